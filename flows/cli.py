@@ -1,0 +1,183 @@
+"""The `synthloom` command line."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from schemas.errors import SynthloomError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(help="synthloom: synthetic training data for LLMs.", no_args_is_help=True, add_completion=False)
+generate_app = typer.Typer(help="Generate a dataset and publish it as a new version.", no_args_is_help=True)
+datasets_app = typer.Typer(help="List and inspect published datasets.", no_args_is_help=True)
+app.add_typer(generate_app, name="generate")
+app.add_typer(datasets_app, name="datasets")
+
+DataDir = typer.Option(
+    Path(os.environ.get("SYNTHLOOM_DATA_DIR", "data")),
+    "--data-dir",
+    envvar="SYNTHLOOM_DATA_DIR",
+    help="Root for datasets/ and models/.",
+)
+
+
+def friendly_errors(fn: F) -> F:
+    """User errors become one clear line on stderr and exit code 2, not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SynthloomError as err:
+            typer.secho(f"error: {err}", fg="red", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _store(data_dir: Path):
+    from flows.store import DatasetStore
+
+    return DatasetStore(data_dir / "datasets")
+
+
+@generate_app.command("magpie")
+@friendly_errors
+def generate_magpie(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (lowercase, digits, '_')."),
+    n: int = typer.Option(None, "--n", min=1, help="Conversations to attempt [config: magpie.n, default 32]."),
+    turns: int = typer.Option(None, "--turns", min=1, max=8, help="User/assistant turns per conversation."),
+    config: Path = typer.Option(None, "--config", "-c", help="YAML/JSON file with `engine:` and `magpie:` keys."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Magpie self-prompting: the model writes instructions from its own pre-query template,
+    then answers them. Publishes DATASET as a new immutable version.
+
+    Example:  synthloom generate magpie --n 200 --dataset magpie_demo --config gpu.yaml
+    """
+    from flows.store import check_name
+    from generators.engines.models import resolve_model
+    from schemas.config import GenerateConfig, load_config
+
+    check_name(dataset)
+    overrides = {k: v for k, v in {"magpie.n": n, "magpie.turns": turns}.items() if v is not None}
+    cfg: GenerateConfig = load_config(GenerateConfig, config, overrides)
+    if cfg.engine.backend == "vllm":
+        resolve_model(cfg.engine.model, cfg.engine.vllm.allow_hub_download)  # fail before any work
+    version = _run_flow(cfg, dataset, data_dir)
+    _print_summary(data_dir, version)
+
+
+def _run_flow(cfg: Any, dataset: str, data_dir: Path) -> Any:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    # The ephemeral Prefect server (used when no PREFECT_API_URL is set) can take >20 s to start
+    # on a 2-core machine, which is Prefect's default limit.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    from flows.pipeline import magpie_flow
+
+    return magpie_flow(cfg, dataset, str(data_dir / "datasets"))
+
+
+def _print_summary(data_dir: Path, version: Any) -> None:
+    from flows.catalog import query
+
+    m = version.manifest()
+    typer.echo(f"\npublished {version.ref} -> {version.path}")
+    for s in m.stages:
+        tps = s.completion_tokens / s.seconds if s.seconds else 0.0
+        typer.echo(
+            f"  stage {s.name}: {s.rows_in} in, {s.rows_out} kept, {s.rejected} rejected, "
+            f"{s.prompt_tokens}+{s.completion_tokens} tokens, {s.seconds:.1f}s ({tps:.0f} completion tok/s)"
+        )
+    name = version.name
+    typer.echo("\n  rejects by reason (DuckDB):")
+    for reason, count in query(
+        data_dir / "datasets", f'SELECT reason, count(*) c FROM "{name}_rejects" GROUP BY 1 ORDER BY 2 DESC'
+    ).fetchall():
+        typer.echo(f"    {reason}: {count}")
+    stats = query(
+        data_dir / "datasets",
+        f'SELECT count(*), round(avg(length(instruction))), round(avg(length(response))) FROM "{name}"',
+    ).fetchall()[0]
+    typer.echo(f"  rows: {stats[0]}, mean instruction chars: {stats[1]}, mean response chars: {stats[2]}")
+    typer.echo(f'\n  try: synthloom query "SELECT instruction FROM {name} LIMIT 5"')
+
+
+@datasets_app.command("list")
+@friendly_errors
+def datasets_list(data_dir: Path = DataDir) -> None:
+    """Every dataset with its versions.
+
+    Example:  synthloom datasets list
+    """
+    store = _store(data_dir)
+    names = store.names()
+    if not names:
+        typer.echo(f"no datasets under {store.root} yet: try `synthloom generate magpie --dataset demo`")
+        return
+    for name in names:
+        versions = store.versions(name)
+        latest = versions[-1].manifest()
+        typer.echo(f"{name}: {len(versions)} version(s), latest v{latest.version} with {latest.rows} rows")
+
+
+@datasets_app.command("show")
+@friendly_errors
+def datasets_show(ref: str = typer.Argument(..., help="NAME (latest) or NAME@vN"), data_dir: Path = DataDir) -> None:
+    """A version's manifest: config, counts and tokens per stage, files.
+
+    Example:  synthloom datasets show demo@v1
+    """
+    version = _store(data_dir).get(ref)
+    typer.echo(f"# {version.ref} at {version.path}")
+    typer.echo(json.dumps(version.manifest().model_dump(mode="json"), indent=2))
+
+
+@app.command("query")
+@friendly_errors
+def query_cmd(
+    sql: str = typer.Argument(..., help="One read-only SQL statement."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
+    data_dir: Path = DataDir,
+) -> None:
+    """Read-only SQL (DuckDB) over every dataset. Views: NAME (latest version), NAME_all (all
+    versions, plus a `version` column), NAME_rejects (latest version's rejects).
+
+    Example:  synthloom query "SELECT version, count(*) FROM demo_all GROUP BY 1"
+    """
+    from flows.catalog import query
+
+    if fmt not in ("table", "csv", "json"):
+        raise typer.BadParameter(f"--format must be table, csv or json, not {fmt!r}")
+    rel = query(data_dir / "datasets", sql)
+    if fmt == "table":
+        rel.show(max_width=200)
+        return
+    cols, rows = rel.columns, rel.fetchall()
+    if fmt == "json":
+        for r in rows:
+            typer.echo(json.dumps(dict(zip(cols, r, strict=True)), default=str, ensure_ascii=False))
+    else:
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(cols)
+        w.writerows(rows)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

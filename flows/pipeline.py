@@ -1,0 +1,25 @@
+"""Prefect flows. Generation and publish are tasks; the full DAG grows here (sources -> judge ->
+filters -> dedup -> publish), each stage a task over Arrow tables."""
+
+from __future__ import annotations
+
+import uuid
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from flows.store import Version
+from flows.tasks import magpie_task, publish_task
+from schemas.config import GenerateConfig
+
+
+def current_run_id() -> str:
+    return str(flow_run.get_id() or uuid.uuid4())
+
+
+@flow(name="synthloom-magpie", validate_parameters=False)
+def magpie_flow(config: GenerateConfig, dataset: str, root: str) -> Version:
+    """Magpie generation, then publish one new version of `dataset` under `root`."""
+    run_id = current_run_id()
+    result = magpie_task(config, run_id)
+    return publish_task(root, dataset, result, config, run_id)

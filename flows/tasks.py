@@ -1,0 +1,23 @@
+"""Stages wrapped as Prefect tasks. The stages themselves stay plain callables."""
+
+from __future__ import annotations
+
+from prefect import task
+
+from flows.publish import publish_result
+from flows.store import DatasetStore, Version
+from generators.engines import make_engine
+from generators.magpie import Magpie
+from generators.result import StageResult
+from schemas.config import GenerateConfig
+
+
+@task(name="magpie-generate")
+def magpie_task(config: GenerateConfig, run_id: str) -> StageResult:
+    engine = make_engine(config.engine)
+    return Magpie(config=config.magpie)(engine, run_id)
+
+
+@task(name="publish")
+def publish_task(root: str, name: str, result: StageResult, config: GenerateConfig, run_id: str) -> Version:
+    return publish_result(DatasetStore(root), name, result, config.model_dump(mode="json"), run_id)

@@ -1,0 +1,19 @@
+"""Engine backends behind one protocol (see base.Engine)."""
+
+from __future__ import annotations
+
+from generators.engines.base import Completion, Engine
+from schemas.config import EngineConfig
+
+__all__ = ["Completion", "Engine", "make_engine"]
+
+
+def make_engine(config: EngineConfig) -> Engine:
+    """The engine for a config. vLLM engines are shared per process; HTTP engines are cheap."""
+    if config.backend == "vllm":
+        from generators.engines.vllm_engine import shared_vllm_engine
+
+        return shared_vllm_engine(config)
+    from generators.engines.openai_compat import OpenAICompatEngine
+
+    return OpenAICompatEngine(config)

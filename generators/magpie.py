@@ -1,0 +1,197 @@
+"""Magpie self-prompting (arXiv 2406.08464).
+
+An aligned chat model is given only its pre-query template (its chat template up to where a user
+message starts) as a raw completion; what it writes is a user instruction. That instruction then
+goes through the chat template for the response. Multi-turn repeats this on the conversation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+
+from generators.chat_template import end_of_user_turn, pre_query_prefix
+from generators.engines.base import ChatMessages, Completion, Engine
+from generators.result import Reject, StageResult, rejects_table
+from schemas.config import Frozen, MagpieConfig, SamplingConfig
+from schemas.manifest import StageStats
+from schemas.rows import SFT_SCHEMA, Message, RejectRow, SftRow, content_id, text_hash, to_table, utc_now
+
+GENERATOR_VERSION = "1"
+
+_QUESTION_WORDS = (
+    "what why how when where who whom whose which can could would should is are do does did will may might shall"
+)
+_IMPERATIVES = (
+    "write explain describe list give tell create generate make help summarize summarise translate compare "
+    "provide suggest find calculate compute solve show design draft plan outline recommend analyze analyse "
+    "define discuss classify identify rewrite edit convert develop build implement name propose imagine "
+    "compose brainstorm evaluate prove derive estimate determine please consider assume let's i i'm i'd "
+    "i've my we we're our hi hello hey"
+)
+_OPENERS = frozenset((_QUESTION_WORDS + " " + _IMPERATIVES).split())
+_FIRST_WORD = re.compile(r"[A-Za-z']+")
+
+
+def looks_like_request(text: str) -> bool:
+    """A question or a request: has a '?', or opens like one ('Write…', 'How…', 'I need…')."""
+    if "?" in text:
+        return True
+    m = _FIRST_WORD.search(text)
+    return bool(m) and m.group(0).lower() in _OPENERS
+
+
+@dataclass
+class _Conversation:
+    index: int
+    seed: int
+    messages: list[dict[str, str]]  # without the system message
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reject: Reject | None = None
+
+    def add_usage(self, c: Completion) -> None:
+        self.prompt_tokens += c.prompt_tokens
+        self.completion_tokens += c.completion_tokens
+
+
+class Magpie(Frozen):
+    """The Magpie stage: `stage(engine, run_id) -> StageResult`."""
+
+    config: MagpieConfig = MagpieConfig()
+
+    # -- pure pieces -------------------------------------------------------------------------
+    def system(self) -> list[dict[str, str]]:
+        sp = self.config.system_prompt
+        return [] if sp is None else [{"role": "system", "content": sp}]
+
+    def format_input(self, engine: Engine, history: ChatMessages) -> str:
+        """The raw prompt that makes the model write the next user turn."""
+        return pre_query_prefix(engine.render_chat, history, self.config.system_prompt)
+
+    def parse_instruction(self, c: Completion, special_tokens: tuple[str, ...]) -> str | Reject:
+        text = c.text.strip()
+        if c.truncated:
+            return Reject("instruction_truncated", f"hit max_tokens={self.config.instruction.max_tokens}", c.text)
+        if not text:
+            return Reject("instruction_empty", "model wrote nothing before end of turn", c.text)
+        leaked = [t for t in special_tokens if t and t in text]
+        if leaked:
+            return Reject("instruction_template_leak", f"contains control token {leaked[0]!r}", c.text)
+        if text.endswith(":"):
+            return Reject("instruction_ends_with_colon", "ends with ':' (an unfinished prompt)", c.text)
+        words = len(text.split())
+        if words < self.config.min_instruction_words:
+            return Reject("instruction_too_short", f"{words} words < {self.config.min_instruction_words}", c.text)
+        if not looks_like_request(text):
+            return Reject("instruction_not_a_request", "neither a question nor a request", c.text)
+        return text
+
+    def parse_response(self, c: Completion, special_tokens: tuple[str, ...]) -> str | Reject:
+        text = c.text.strip()
+        if c.truncated:
+            return Reject("response_truncated", f"hit max_tokens={self.config.response.max_tokens}", c.text)
+        if not text:
+            return Reject("response_empty", "model answered nothing", c.text)
+        leaked = [t for t in special_tokens if t and t in text]
+        if leaked:
+            return Reject("response_template_leak", f"contains control token {leaked[0]!r}", c.text)
+        return text
+
+    def instruction_params(self, conv: _Conversation, turn: int, stop: str) -> SamplingConfig:
+        p = self.config.instruction
+        seed = int(content_id(conv.seed, turn)[:8], 16)
+        return p.model_copy(update={"seed": seed, "stop": tuple(dict.fromkeys((*p.stop, stop)))})
+
+    def sampling_json(self) -> str:
+        return json.dumps(
+            {"instruction": self.config.instruction.model_dump(), "response": self.config.response.model_dump()},
+            sort_keys=True,
+        )
+
+    # -- the run -------------------------------------------------------------------------------
+    def __call__(self, engine: Engine, run_id: str) -> StageResult:
+        started = time.perf_counter()
+        special = engine.special_tokens()
+        stop = end_of_user_turn(engine.render_chat)
+        convs = [_Conversation(i, self.config.seed + i, []) for i in range(self.config.n)]
+        for turn in range(self.config.turns):
+            live = [c for c in convs if c.reject is None]
+            if not live:
+                break
+            self._instruction_turn(engine, live, turn, stop, special)
+            live = [c for c in live if c.reject is None]
+            self._response_turn(engine, live, turn, special)
+        return self._result(engine, convs, run_id, time.perf_counter() - started)
+
+    def _instruction_turn(
+        self, engine: Engine, live: list[_Conversation], turn: int, stop: str, special: tuple[str, ...]
+    ) -> None:
+        prompts = [self.format_input(engine, c.messages) for c in live]
+        params = [self.instruction_params(c, turn, stop) for c in live]
+        for conv, out in zip(live, engine.complete(prompts, params), strict=True):
+            conv.add_usage(out)
+            parsed = self.parse_instruction(out, special)
+            if isinstance(parsed, Reject):
+                conv.reject = parsed.at_turn(turn)
+            else:
+                conv.messages.append({"role": "user", "content": parsed})
+
+    def _response_turn(self, engine: Engine, live: list[_Conversation], turn: int, special: tuple[str, ...]) -> None:
+        chats = [[*self.system(), *c.messages] for c in live]
+        params = [self.config.response] * len(live)
+        for conv, out in zip(live, engine.chat(chats, params), strict=True):
+            conv.add_usage(out)
+            parsed = self.parse_response(out, special)
+            if isinstance(parsed, Reject):
+                conv.reject = parsed.at_turn(turn)
+            else:
+                conv.messages.append({"role": "assistant", "content": parsed})
+
+    def _result(self, engine: Engine, convs: list[_Conversation], run_id: str, seconds: float) -> StageResult:
+        prefix = pre_query_prefix(engine.render_chat, (), self.config.system_prompt)
+        lineage = dict(
+            source_kind="magpie",
+            generator="magpie",
+            generator_version=GENERATOR_VERSION,
+            model_id=engine.model_id,
+            template_name="magpie/pre_query",
+            template_hash=text_hash(prefix),
+            sampling=self.sampling_json(),
+            run_id=run_id,
+            parent_ids=[],
+            created_at=utc_now(),
+        )
+        rows: dict[str, SftRow] = {}
+        rejects: list[RejectRow] = []
+        for c in convs:
+            messages = [*self.system(), *c.messages]
+            if c.reject is None:
+                row_id = content_id(messages)
+                if row_id in rows:
+                    c.reject = Reject("duplicate_conversation", f"same content as row {row_id}", "")
+                else:
+                    rows[row_id] = SftRow(
+                        id=row_id,
+                        messages=[Message(**m) for m in messages],
+                        instruction=c.messages[0]["content"],
+                        response=c.messages[1]["content"],
+                        prompt_tokens=c.prompt_tokens,
+                        completion_tokens=c.completion_tokens,
+                        seed=c.seed,
+                        **lineage,
+                    )
+                    continue
+            rejects.append(c.reject.to_row("magpie", c.seed, {"messages": messages}, lineage))
+        stats = StageStats(
+            name="magpie",
+            rows_in=len(convs),
+            rows_out=len(rows),
+            rejected=len(rejects),
+            prompt_tokens=sum(c.prompt_tokens for c in convs),
+            completion_tokens=sum(c.completion_tokens for c in convs),
+            seconds=round(seconds, 3),
+        )
+        return StageResult(to_table(rows.values(), SFT_SCHEMA), rejects_table(rejects), stats)

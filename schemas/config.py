@@ -1,0 +1,123 @@
+"""Frozen configuration models. A wrong or misspelled key is an error, never ignored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from schemas.errors import ConfigError
+
+
+class Frozen(BaseModel):
+    """Base for every config: immutable, and unknown keys are rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SamplingConfig(Frozen):
+    temperature: float = Field(1.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(256, ge=1)
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+class VllmOptions(Frozen):
+    """In-process vLLM settings. CPU defaults; a GPU machine changes only these values."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: str = "auto"
+    max_model_len: int | None = Field(4096, ge=64)
+    enforce_eager: bool | None = Field(None, description="None: True on CPU, False on GPU")
+    gpu_memory_utilization: float = Field(0.5, gt=0.0, le=1.0)
+    kv_cache_memory_bytes: int | None = Field(1 << 30, ge=1 << 20)
+    cpu_threads_bind: str | None = Field("auto", description="VLLM_CPU_OMP_THREADS_BIND; auto = all cores")
+    tensor_parallel_size: int = Field(1, ge=1)
+    allow_hub_download: bool = False
+
+
+class OpenAIOptions(Frozen):
+    """Any OpenAI-compatible server (vLLM's, TGI, llama.cpp, a hosted API)."""
+
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    tokenizer: str | None = Field(
+        None, description="'embedded' or a local model folder; supplies the chat template Magpie needs"
+    )
+    max_concurrency: int = Field(16, ge=1)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    backoff_s: float = Field(0.5, ge=0)
+
+
+class EngineConfig(Frozen):
+    backend: Literal["vllm", "openai"] = "vllm"
+    model: str = Field("embedded", description="'embedded', a local HF model folder, or a served model name")
+    seed: int = 0
+    show_progress: bool = True
+    vllm: VllmOptions = VllmOptions()
+    openai: OpenAIOptions = OpenAIOptions()
+
+
+class MagpieConfig(Frozen):
+    n: int = Field(32, ge=1, description="conversations to attempt")
+    turns: int = Field(1, ge=1, le=8)
+    system_prompt: str | None = Field(None, description="None keeps the chat template's own default")
+    instruction: SamplingConfig = SamplingConfig(temperature=1.0, top_p=1.0, max_tokens=128)
+    response: SamplingConfig = SamplingConfig(temperature=0.0, top_p=1.0, max_tokens=384)
+    min_instruction_words: int = Field(3, ge=1)
+    seed: int = 0
+
+
+class GenerateConfig(Frozen):
+    """What `synthloom generate magpie --config FILE` reads."""
+
+    engine: EngineConfig = EngineConfig()
+    magpie: MagpieConfig = MagpieConfig()
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid config in {source}:"]
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {where}: unknown key (check the spelling; see `synthloom generate magpie --help`)")
+        else:
+            lines.append(f"  {where}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def parse_config(model: type[Frozen], data: dict[str, Any], source: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source)) from None
+
+
+def load_config(model: type[Frozen], path: Path | None, overrides: dict[str, Any] | None = None) -> Any:
+    """Load a YAML/JSON config file (or defaults), apply dotted-path overrides, validate."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise ConfigError(f"config file {path} is not valid YAML/JSON: {err}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping at the top, got {type(loaded).__name__}")
+        data = loaded
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return parse_config(model, data, source)

@@ -1,0 +1,28 @@
+"""Pure config -> vLLM argument mapping (no vLLM needed). The real engine is in test_integration."""
+
+from generators.engines.vllm_engine import cpu_env, cpu_has_bf16, llm_kwargs
+from schemas.config import VllmOptions
+
+
+def test_cpu_defaults():
+    kw = llm_kwargs(VllmOptions(), seed=3, on_cpu=True, bf16_ok=False)
+    assert kw["enforce_eager"] is True
+    assert kw["dtype"] == "float32"  # bf16 is emulated (3x slower) without AVX512-BF16/AMX
+    assert kw["kv_cache_memory_bytes"] == 1 << 30 and kw["seed"] == 3
+
+
+def test_gpu_is_configuration_only():
+    opts = VllmOptions(device="cuda", kv_cache_memory_bytes=None, gpu_memory_utilization=0.9)
+    kw = llm_kwargs(opts, seed=0, on_cpu=False)
+    assert kw["enforce_eager"] is False and kw["dtype"] == "auto"
+    assert "kv_cache_memory_bytes" not in kw and kw["gpu_memory_utilization"] == 0.9
+
+
+def test_bf16_detection():
+    assert cpu_has_bf16("flags : fpu avx2 avx512f avx512_bf16")
+    assert not cpu_has_bf16("flags : fpu avx avx2")
+
+
+def test_thread_binding_covers_all_cores():
+    assert cpu_env(VllmOptions())["VLLM_CPU_OMP_THREADS_BIND"].startswith("0-")
+    assert cpu_env(VllmOptions(cpu_threads_bind=None)) == {}
