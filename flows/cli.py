@@ -77,12 +77,16 @@ def generate_magpie(
     _print_summary(data_dir, version)
 
 
-def _run_flow(cfg: Any, dataset: str, data_dir: Path) -> Any:
+def _prefect_env() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     # The ephemeral Prefect server (used when no PREFECT_API_URL is set) can take >20 s to start
     # on a 2-core machine, which is Prefect's default limit.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+
+
+def _run_flow(cfg: Any, dataset: str, data_dir: Path) -> Any:
+    _prefect_env()
     from flows.pipeline import magpie_flow
 
     return magpie_flow(cfg, dataset, str(data_dir / "datasets"))
@@ -92,25 +96,65 @@ def _print_summary(data_dir: Path, version: Any) -> None:
     from flows.catalog import query
 
     m = version.manifest()
-    typer.echo(f"\npublished {version.ref} -> {version.path}")
+    typer.echo(
+        f"\npublished {version.ref} -> {version.path}"
+        + (f" (from {', '.join(m.parent_versions)})" if m.parent_versions else "")
+    )
     for s in m.stages:
         tps = s.completion_tokens / s.seconds if s.seconds else 0.0
-        typer.echo(
-            f"  stage {s.name}: {s.rows_in} in, {s.rows_out} kept, {s.rejected} rejected, "
-            f"{s.prompt_tokens}+{s.completion_tokens} tokens, {s.seconds:.1f}s ({tps:.0f} completion tok/s)"
+        tokens = (
+            f", {s.prompt_tokens}+{s.completion_tokens} tokens ({tps:.0f} completion tok/s)"
+            if s.completion_tokens
+            else ""
         )
-    name = version.name
-    typer.echo("\n  rejects by reason (DuckDB):")
-    for reason, count in query(
-        data_dir / "datasets", f'SELECT reason, count(*) c FROM "{name}_rejects" GROUP BY 1 ORDER BY 2 DESC'
-    ).fetchall():
-        typer.echo(f"    {reason}: {count}")
-    stats = query(
-        data_dir / "datasets",
-        f'SELECT count(*), round(avg(length(instruction))), round(avg(length(response))) FROM "{name}"',
-    ).fetchall()[0]
-    typer.echo(f"  rows: {stats[0]}, mean instruction chars: {stats[1]}, mean response chars: {stats[2]}")
-    typer.echo(f'\n  try: synthloom query "SELECT instruction FROM {name} LIMIT 5"')
+        typer.echo(
+            f"  stage {s.name}: {s.rows_in} in, {s.rows_out} kept, {s.rejected} rejected, {s.seconds:.1f}s{tokens}"
+        )
+    root, name = data_dir / "datasets", version.name
+    reasons = query(
+        root, f'SELECT stage, reason, count(*) FROM "{name}_rejects" GROUP BY ALL ORDER BY 3 DESC'
+    ).fetchall()
+    if reasons:
+        typer.echo("  rejects by reason (DuckDB):")
+        for stage, reason, count in reasons:
+            typer.echo(f"    {stage}/{reason}: {count}")
+    typer.echo(f'  rows: {m.rows}; try: synthloom query "SELECT * FROM {name} LIMIT 5"')
+
+
+def _transform(op: str, ref: str, out: str, config: Path | None, data_dir: Path) -> None:
+    from flows.store import DatasetStore, check_name
+    from flows.transforms import load_transform_config
+
+    check_name(out)
+    cfg = load_transform_config(config)
+    source = DatasetStore(data_dir / "datasets").get(ref)  # fail on a bad ref before any work
+    _prefect_env()
+    from flows.pipeline import transform_flow
+
+    version = transform_flow(op, str(data_dir / "datasets"), source.ref, out, cfg)
+    _print_summary(data_dir, version)
+
+
+RefArg = typer.Argument(..., help="Input dataset: NAME (latest) or NAME@vN")
+OutOpt = typer.Option(..., "--out", "-o", help="Output dataset name; gets a new version.")
+ConfigOpt = typer.Option(None, "--config", "-c", help="YAML/JSON with judge:, candidates:, ... sections.")
+
+
+@app.command("score")
+@friendly_errors
+def score_cmd(
+    ref: str = RefArg,
+    out: str = OutOpt,
+    config: Path = ConfigOpt,
+    pairwise: bool = typer.Option(False, "--pairwise", help="Sample candidates, judge pairs both ways, emit DPO rows."),
+    data_dir: Path = DataDir,
+) -> None:
+    """LLM-judge a dataset version: rubric scores as judge_* columns (unparseable verdicts become
+    rejects), or with --pairwise a DPO dataset (prompt, chosen, rejected) from position-swapped pairs.
+
+    Example:  synthloom score demo@v1 --out demo_scored
+    """
+    _transform("pairwise" if pairwise else "score", ref, out, config, data_dir)
 
 
 @datasets_app.command("list")

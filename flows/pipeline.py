@@ -9,7 +9,8 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from flows.store import Version
-from flows.tasks import magpie_task, publish_task
+from flows.tasks import magpie_task, publish_task, transform_task
+from flows.transforms import TransformConfig
 from schemas.config import GenerateConfig
 
 
@@ -23,3 +24,9 @@ def magpie_flow(config: GenerateConfig, dataset: str, root: str) -> Version:
     run_id = current_run_id()
     result = magpie_task(config, run_id)
     return publish_task(root, dataset, result, config, run_id)
+
+
+@flow(name="synthloom-transform", validate_parameters=False)
+def transform_flow(op: str, root: str, ref: str, out: str, config: TransformConfig) -> Version:
+    """score / pairwise / filter / dedup one published version into a new version of `out`."""
+    return transform_task(op, root, ref, out, config, current_run_id())

@@ -7,10 +7,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from flows.store import DatasetStore, Version
 from generators.result import StageResult
-from schemas.manifest import Manifest
-from schemas.rows import utc_now
+from schemas.manifest import Manifest, StageStats
+from schemas.rows import REJECT_SCHEMA, utc_now
 
 
 def code_version() -> str:
@@ -32,6 +34,32 @@ def code_version() -> str:
     return f"{pkg}+g{sha}" if sha else pkg
 
 
+def publish_version(
+    store: DatasetStore,
+    name: str,
+    rows: pa.Table,
+    rejects: list[pa.Table],
+    stages: list[StageStats],
+    config: dict[str, Any],
+    run_id: str,
+    parent_versions: list[str] | None = None,
+) -> Version:
+    """Publish `rows` and every stage's rejects as one version; the manifest's counts are checked."""
+    all_rejects = pa.concat_tables([r.cast(REJECT_SCHEMA) for r in rejects]) if rejects else REJECT_SCHEMA.empty_table()
+    manifest = Manifest(
+        run_id=run_id,
+        created_at=utc_now(),
+        code_version=code_version(),
+        config=config,
+        parent_versions=parent_versions or [],
+        stages=stages,
+        rows=rows.num_rows,
+        rejects=all_rejects.num_rows,
+    )
+    manifest.check()
+    return store.publish(name, {"rows": rows, "rejects": all_rejects}, manifest)
+
+
 def publish_result(
     store: DatasetStore,
     name: str,
@@ -40,15 +68,4 @@ def publish_result(
     run_id: str,
     parent_versions: list[str] | None = None,
 ) -> Version:
-    manifest = Manifest(
-        run_id=run_id,
-        created_at=utc_now(),
-        code_version=code_version(),
-        config=config,
-        parent_versions=parent_versions or [],
-        stages=[result.stats],
-        rows=result.rows.num_rows,
-        rejects=result.rejects.num_rows,
-    )
-    manifest.check()
-    return store.publish(name, {"rows": result.rows, "rejects": result.rejects}, manifest)
+    return publish_version(store, name, result.rows, [result.rejects], [result.stats], config, run_id, parent_versions)

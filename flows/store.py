@@ -158,7 +158,10 @@ def _write_parts(folder: Path, table: pa.Table) -> list[dict[str, Any]]:
     for i in range(n_parts):
         chunk = table.slice(i * ROWS_PER_PART, ROWS_PER_PART)
         path = folder / f"part-{i:05d}.parquet"
-        pq.write_table(chunk, path, compression="zstd")
+        if chunk.num_rows:
+            pq.write_table(chunk, path, compression="zstd")
+        else:  # no row group at all: an empty row group breaks HF datasets' parquet reader
+            pq.ParquetWriter(path, table.schema, compression="zstd").close()
         with open(path, "rb") as fh:
             os.fsync(fh.fileno())
         parts.append({"path": f"{folder.name}/{path.name}", "rows": chunk.num_rows, "bytes": path.stat().st_size})

@@ -6,6 +6,7 @@ from prefect import task
 
 from flows.publish import publish_result
 from flows.store import DatasetStore, Version
+from flows.transforms import TransformConfig, run_transform
 from generators.engines import make_engine
 from generators.magpie import Magpie
 from generators.result import StageResult
@@ -21,3 +22,8 @@ def magpie_task(config: GenerateConfig, run_id: str) -> StageResult:
 @task(name="publish")
 def publish_task(root: str, name: str, result: StageResult, config: GenerateConfig, run_id: str) -> Version:
     return publish_result(DatasetStore(root), name, result, config.model_dump(mode="json"), run_id)
+
+
+@task(name="transform")
+def transform_task(op: str, root: str, ref: str, out: str, config: TransformConfig, run_id: str) -> Version:
+    return run_transform(op, root, ref, out, config, run_id)

@@ -62,6 +62,17 @@ class RejectRow(Lineage):
     record: str  # JSON of the partial row at the time of rejection
 
 
+class DpoRow(Lineage):
+    """A preference pair for DPO-style training (prompt, chosen, rejected)."""
+
+    id: str
+    prompt: str
+    chosen: str
+    rejected: str
+    judge_model: str
+    judge_raw: str  # the judge's raw verdicts, order A,B then B,A
+
+
 _SCALARS: dict[Any, pa.DataType] = {
     str: pa.string(),
     int: pa.int64(),
@@ -97,6 +108,7 @@ def arrow_schema(model: type[BaseModel]) -> pa.Schema:
 
 SFT_SCHEMA = arrow_schema(SftRow)
 REJECT_SCHEMA = arrow_schema(RejectRow)
+DPO_SCHEMA = arrow_schema(DpoRow)
 
 
 def to_table(rows: Iterable[BaseModel], schema: pa.Schema) -> pa.Table:

@@ -54,3 +54,15 @@ def test_hf_datasets_reads_a_version(root):
     ds = load_dataset("parquet", data_files=[str(p) for p in v.files()], split="train")
     assert sorted(ds["instruction"]) == ["a?", "b?"]
     assert ds[0]["messages"][0]["role"] == "user"
+
+
+def test_an_empty_version_keeps_its_schema(tmp_path):
+    # HF datasets' parquet builder refuses a split with no rows ("corresponds to no data"), whatever
+    # the file; DuckDB and pyarrow read it as zero rows with the full schema.
+    import pyarrow.parquet as pq
+
+    from schemas.rows import SFT_SCHEMA
+
+    v = publish(DatasetStore(tmp_path), "empty", [])
+    assert query(tmp_path, "SELECT count(*) FROM empty").fetchall() == [(0,)]
+    assert pq.read_table(v.files()[0]).schema.names == SFT_SCHEMA.names

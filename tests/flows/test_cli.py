@@ -36,9 +36,22 @@ def test_unknown_model_path_fails_with_exit_code_in_a_real_process(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"engine:\n  model: {tmp_path / 'no-such-model'}\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "generate", "magpie", "--dataset", "ok", "--config", str(cfg),
-         "--data-dir", str(tmp_path / "d")],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "generate",
+            "magpie",
+            "--dataset",
+            "ok",
+            "--config",
+            str(cfg),
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "no-such-model' not found" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,67 @@
+"""The filter contract: a filter takes an Arrow table of rows and returns the kept rows, a rejects
+table (REJECT_SCHEMA: stage, reason, detail, raw text, the whole row as JSON, its lineage) and stats.
+
+    result = SomeFilter(...)(table)        # -> generators.result.StageResult
+    result.rows, result.rejects, result.stats
+
+`split_rows` is the one place that turns per-row verdicts into that result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from generators.result import StageResult
+from schemas.manifest import StageStats
+from schemas.rows import REJECT_SCHEMA, Lineage, content_id, utc_now
+
+_LINEAGE_DEFAULTS: dict[str, Any] = {
+    "source_kind": "", "generator": "", "generator_version": "", "model_id": "", "template_name": "",
+    "template_hash": "", "sampling": "", "seed": 0, "run_id": "", "parent_ids": [],
+}
+
+
+def _reject_record(row: dict[str, Any], stage: str, reason: str, detail: str, raw_text: str) -> dict[str, Any]:
+    lineage = {k: row.get(k, d) if row.get(k) is not None else d for k, d in _LINEAGE_DEFAULTS.items()}
+    lineage["created_at"] = row.get("created_at") or utc_now()
+    return {
+        "id": content_id(stage, reason, row.get("id", ""), raw_text),
+        "stage": stage, "reason": reason, "detail": detail, "raw_text": raw_text,
+        "record": json.dumps(row, ensure_ascii=False, sort_keys=True, default=str),
+        **lineage,
+    }
+
+
+def split_rows(
+    table: pa.Table,
+    stage: str,
+    verdicts: Sequence[tuple[str, str] | None],
+    raw_column: str | None = "response",
+    started: float | None = None,
+) -> StageResult:
+    """verdicts[i] is None to keep row i, or (reason, detail) to reject it."""
+    if len(verdicts) != table.num_rows:
+        raise ValueError(f"{stage}: {len(verdicts)} verdicts for {table.num_rows} rows")
+    keep = pa.array([v is None for v in verdicts], pa.bool_())
+    kept = table.filter(keep)
+    rejected_idx = [i for i, v in enumerate(verdicts) if v is not None]
+    records = []
+    for i in rejected_idx:
+        row = table.slice(i, 1).to_pylist()[0]
+        reason, detail = verdicts[i]  # type: ignore[misc]
+        raw = str(row.get(raw_column, "")) if raw_column else ""
+        records.append(_reject_record(row, stage, reason, detail, raw))
+    rejects = pa.Table.from_pylist(records, schema=REJECT_SCHEMA)
+    stats = StageStats(
+        name=stage, rows_in=table.num_rows, rows_out=kept.num_rows, rejected=len(rejected_idx),
+        seconds=round(time.perf_counter() - started, 3) if started is not None else 0.0,
+    )
+    return StageResult(kept, rejects, stats)
+
+
+assert set(_LINEAGE_DEFAULTS) | {"created_at"} == set(Lineage.model_fields)

@@ -1,0 +1,215 @@
+"""LLM judge: rubric scores as schema-checked JSON, and pairwise preference with position swap.
+
+The verdict is a pydantic model; its JSON schema constrains decoding (vLLM structured outputs, or
+`response_format` on OpenAI-compatible servers) and validates the text that comes back. Anything
+that does not validate — truncated JSON, wrong keys, junk — becomes a reject with its reason and
+the raw text; the judge never crashes a run.
+
+Pairwise: both orders (A,B) and (B,A) are judged; only verdicts that agree after the swap are kept,
+which removes the position bias small judges have. The result is a DPO-ready table.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from filters.base import split_rows
+from generators.engines.base import Completion, Engine
+from generators.result import Reject, StageResult
+from generators.templates import PromptTemplate, load_template
+from schemas.config import EngineConfig, Frozen, SamplingConfig
+from schemas.rows import DPO_SCHEMA, content_id, utc_now
+
+Difficulty = Literal["very easy", "easy", "medium", "hard", "very hard"]
+Category = Literal[
+    "information",
+    "reasoning",
+    "math",
+    "coding",
+    "writing",
+    "editing",
+    "brainstorming",
+    "advice",
+    "role_play",
+    "data_analysis",
+    "other",
+]
+
+
+class RubricVerdict(BaseModel):
+    """Short and enum fields only: small judges loop in long free text until max_tokens cuts them."""
+
+    model_config = ConfigDict(extra="forbid", title="RubricVerdict")
+    quality: Literal[1, 2, 3, 4, 5]
+    difficulty: Difficulty
+    category: Category
+    rationale: str = Field(max_length=160)
+
+
+class PairVerdict(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="PairVerdict")
+    better: Literal["A", "B", "tie"]
+
+
+class JudgeConfig(Frozen):
+    """The judge has its own engine config: on a GPU machine judge with a bigger model."""
+
+    engine: EngineConfig = EngineConfig()
+    rubric_template: str = "judge_rubric"
+    pairwise_template: str = "judge_pairwise"
+    sampling: SamplingConfig = SamplingConfig(temperature=0.0, max_tokens=160)
+
+
+def parse_verdict(c: Completion, model: type[BaseModel]) -> BaseModel | Reject:
+    """Validate judge output against the verdict schema. Pure; never raises."""
+    if c.truncated:
+        return Reject("judge_truncated", "verdict hit max_tokens before the JSON closed", c.text)
+    try:
+        data = json.loads(c.text)
+    except json.JSONDecodeError as err:
+        return Reject("judge_invalid_json", f"not JSON: {err.msg} at char {err.pos}", c.text)
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        return Reject("judge_schema_mismatch", f"{where}: {first['msg']}", c.text)
+
+
+class RubricJudge(Frozen):
+    """Scores each row; adds judge_* columns. `judge(table, engine) -> StageResult`."""
+
+    config: JudgeConfig = JudgeConfig()
+
+    def template(self) -> PromptTemplate:
+        return load_template(self.config.rubric_template)
+
+    def format_input(self, row: dict[str, Any], template: PromptTemplate) -> list[dict[str, str]]:
+        return [{"role": "user", "content": template.render(instruction=row["instruction"], response=row["response"])}]
+
+    def parse_output(self, c: Completion) -> BaseModel | Reject:
+        return parse_verdict(c, RubricVerdict)
+
+    def __call__(self, table: pa.Table, engine: Engine) -> StageResult:
+        started = time.perf_counter()
+        template = self.template()
+        rows = table.to_pylist()
+        schema = RubricVerdict.model_json_schema()
+        outs = engine.chat(
+            [self.format_input(r, template) for r in rows], [self.config.sampling] * len(rows), json_schema=schema
+        )
+        parsed = [self.parse_output(c) for c in outs]
+        scored = table.append_column("judge_raw", pa.array([c.text for c in outs], pa.string()))
+        for name, typ in (
+            ("quality", pa.int64()),
+            ("difficulty", pa.string()),
+            ("category", pa.string()),
+            ("rationale", pa.string()),
+        ):
+            values = [None if isinstance(p, Reject) else getattr(p, name) for p in parsed]
+            scored = scored.append_column(f"judge_{name}", pa.array(values, typ))
+        for name, value in (
+            ("judge_model", engine.model_id),
+            ("judge_rubric", template.name),
+            ("judge_rubric_hash", template.hash),
+        ):
+            scored = scored.append_column(name, pa.array([value] * len(rows), pa.string()))
+        verdicts = [(p.reason, p.detail) if isinstance(p, Reject) else None for p in parsed]
+        result = split_rows(scored, "judge", verdicts, raw_column="judge_raw", started=started)
+        tokens = {
+            "prompt_tokens": sum(c.prompt_tokens for c in outs),
+            "completion_tokens": sum(c.completion_tokens for c in outs),
+        }
+        return StageResult(result.rows, result.rejects, result.stats.model_copy(update=tokens))
+
+
+class PairwiseJudge(Frozen):
+    """Rows with a `candidates` list (>= 2 responses): judges candidates 0 and 1 in both orders."""
+
+    config: JudgeConfig = JudgeConfig()
+
+    def template(self) -> PromptTemplate:
+        return load_template(self.config.pairwise_template)
+
+    def format_input(self, instruction: str, a: str, b: str, template: PromptTemplate) -> list[dict[str, str]]:
+        return [{"role": "user", "content": template.render(instruction=instruction, response_a=a, response_b=b)}]
+
+    @staticmethod
+    def combine(ab: BaseModel | Reject, ba: BaseModel | Reject) -> int | Reject:
+        """Index of the preferred candidate (0 or 1), or why there is none."""
+        for order, v in (("A,B", ab), ("B,A", ba)):
+            if isinstance(v, Reject):
+                return Reject(v.reason, f"order {order}: {v.detail}", v.raw_text)
+        a_first, b_first = ab.better, ba.better  # type: ignore[union-attr]
+        if a_first == "A" and b_first == "B":
+            return 0
+        if a_first == "B" and b_first == "A":
+            return 1
+        return Reject(
+            "position_inconsistent" if "tie" not in (a_first, b_first) else "judge_tie",
+            f"order A,B said {a_first}; order B,A said {b_first}",
+            f"{a_first}|{b_first}",
+        )
+
+    def __call__(self, table: pa.Table, engine: Engine) -> tuple[pa.Table, StageResult]:
+        """Returns (DPO table, StageResult over the input rows: kept = rows that gave a pair)."""
+        started = time.perf_counter()
+        template = self.template()
+        rows = table.to_pylist()
+        usable = [i for i, r in enumerate(rows) if len(r.get("candidates") or []) >= 2]
+        convs = []
+        for i in usable:
+            r = rows[i]
+            c0, c1 = r["candidates"][:2]
+            convs += [
+                self.format_input(r["instruction"], c0, c1, template),
+                self.format_input(r["instruction"], c1, c0, template),
+            ]
+        outs = engine.chat(convs, [self.config.sampling] * len(convs), json_schema=PairVerdict.model_json_schema())
+        verdicts: list[tuple[str, str] | None] = [("fewer_than_2_candidates", "needs >= 2 candidates")] * len(rows)
+        dpo: list[dict[str, Any]] = []
+        for k, i in enumerate(usable):
+            ab, ba = outs[2 * k], outs[2 * k + 1]
+            choice = self.combine(parse_verdict(ab, PairVerdict), parse_verdict(ba, PairVerdict))
+            if isinstance(choice, Reject):
+                verdicts[i] = (choice.reason, choice.detail)
+                continue
+            verdicts[i] = None
+            dpo.append(self._dpo_row(rows[i], choice, ab.text, ba.text, engine.model_id, template))
+        result = split_rows(table, "pairwise_judge", verdicts, raw_column=None, started=started)
+        tokens = {
+            "prompt_tokens": sum(c.prompt_tokens for c in outs),
+            "completion_tokens": sum(c.completion_tokens for c in outs),
+        }
+        stats = result.stats.model_copy(update=tokens)
+        return pa.Table.from_pylist(dpo, schema=DPO_SCHEMA), StageResult(result.rows, result.rejects, stats)
+
+    @staticmethod
+    def _dpo_row(
+        row: dict[str, Any], choice: int, raw_ab: str, raw_ba: str, judge: str, template: PromptTemplate
+    ) -> dict[str, Any]:
+        chosen, rejected = row["candidates"][choice], row["candidates"][1 - choice]
+        return {
+            "id": content_id(row["instruction"], chosen, rejected),
+            "prompt": row["instruction"],
+            "chosen": chosen,
+            "rejected": rejected,
+            "judge_model": judge,
+            "judge_raw": f"{raw_ab}\n{raw_ba}",
+            "source_kind": row.get("source_kind", ""),
+            "generator": "pairwise_judge",
+            "generator_version": "1",
+            "model_id": row.get("model_id", ""),
+            "template_name": template.name,
+            "template_hash": template.hash,
+            "sampling": row.get("sampling", ""),
+            "seed": row.get("seed", 0),
+            "run_id": row.get("run_id", ""),
+            "parent_ids": [row.get("id", "")],
+            "created_at": utc_now(),
+        }

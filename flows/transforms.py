@@ -1,0 +1,80 @@
+"""Dataset -> dataset operations (score, pairwise, filter, dedup): read a published version, run
+stages over its rows, publish the result as a new version of another dataset whose manifest names
+the input as its parent. No Prefect here; flows/pipeline.py wraps `run_transform` as a flow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+
+from filters.judge import JudgeConfig, PairwiseJudge, RubricJudge
+from flows.publish import publish_version
+from flows.store import DatasetStore, Version
+from generators.engines import make_engine
+from generators.responses import Candidates, CandidatesConfig
+from generators.result import StageResult
+from schemas.config import Frozen, load_config
+from schemas.errors import DatasetError
+
+
+class TransformConfig(Frozen):
+    """What `synthloom score|filter|dedup --config FILE` reads (every section optional)."""
+
+    judge: JudgeConfig = JudgeConfig()
+    candidates: CandidatesConfig = CandidatesConfig()
+
+
+Op = Callable[[pa.Table, TransformConfig, DatasetStore, str], tuple[pa.Table, list[StageResult]]]
+
+
+def op_score(
+    table: pa.Table, cfg: TransformConfig, store: DatasetStore, out: str
+) -> tuple[pa.Table, list[StageResult]]:
+    result = RubricJudge(config=cfg.judge)(table, make_engine(cfg.judge.engine))
+    return result.rows, [result]
+
+
+def op_pairwise(
+    table: pa.Table, cfg: TransformConfig, store: DatasetStore, out: str
+) -> tuple[pa.Table, list[StageResult]]:
+    """Sample extra candidates with the generator engine, then judge pairs with the judge engine."""
+    if "candidates" not in table.column_names:
+        with_candidates = Candidates(config=cfg.candidates)(table, make_engine(cfg.judge.engine))
+        table, stages = with_candidates.rows, [with_candidates]
+    else:
+        stages = []
+    dpo, judged = PairwiseJudge(config=cfg.judge)(table, make_engine(cfg.judge.engine))
+    return dpo, [*stages, judged]
+
+
+OPS: dict[str, Op] = {"score": op_score, "pairwise": op_pairwise}
+
+
+def require_columns(table: pa.Table, columns: tuple[str, ...], ref: str) -> None:
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise DatasetError(f"{ref} lacks columns {missing} (has: {', '.join(table.column_names)})")
+
+
+def run_transform(op: str, root: str | Path, ref: str, out: str, cfg: TransformConfig, run_id: str) -> Version:
+    store = DatasetStore(root)
+    source = store.get(ref)
+    table = source.read()
+    require_columns(table, ("id", "instruction", "response"), source.ref)
+    rows, results = OPS[op](table, cfg, store, out)
+    return publish_version(
+        store,
+        out,
+        rows,
+        [r.rejects for r in results],
+        [r.stats for r in results],
+        {"op": op, **cfg.model_dump(mode="json")},
+        run_id,
+        parent_versions=[source.ref],
+    )
+
+
+def load_transform_config(path: Path | None) -> TransformConfig:
+    return load_config(TransformConfig, path)

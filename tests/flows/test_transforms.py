@@ -1,0 +1,61 @@
+"""score / pairwise through the CLI and a real Prefect flow, with a scripted judge engine."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import flows.transforms
+from flows.cli import app
+from flows.store import DatasetStore
+from tests.fakes import ScriptedEngine
+from tests.flows.test_store import publish
+
+runner = CliRunner()
+GOOD = json.dumps({"quality": 5, "difficulty": "easy", "category": "information", "rationale": "fine"})
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    publish(DatasetStore(tmp_path / "datasets"), "src", ["a?", "b?", "c?"])
+    return tmp_path
+
+
+def use_engine(monkeypatch, on_chat):
+    monkeypatch.setattr(flows.transforms, "make_engine", lambda cfg: ScriptedEngine(lambda p, s: "", on_chat))
+
+
+def test_score_adds_columns_and_keeps_junk_as_rejects(data_dir, monkeypatch):
+    answers = iter([GOOD, "junk", GOOD])
+    use_engine(monkeypatch, lambda m, sp: next(answers))
+    res = runner.invoke(app, ["score", "src@v1", "--out", "scored", "--data-dir", str(data_dir)])
+    assert res.exit_code == 0, res.output
+    assert "stage judge: 3 in, 2 kept, 1 rejected" in res.output and "judge/judge_invalid_json: 1" in res.output
+    v = DatasetStore(data_dir / "datasets").get("scored")
+    m = v.manifest()
+    assert m.parent_versions == ["src@v1"] and m.config["op"] == "score"
+    assert v.read().column("judge_quality").to_pylist() == [5, 5]
+    rej = v.read("rejects").to_pylist()
+    assert rej[0]["raw_text"] == "junk" and rej[0]["stage"] == "judge"
+
+
+def test_pairwise_emits_dpo_rows(data_dir, monkeypatch):
+    def on_chat(messages, sp):
+        text = messages[0]["content"]
+        if "### Reply A" not in text:
+            return "a sampled alternative"
+        first = text.split("### Reply A\n")[1].split("\n")[0]
+        return json.dumps({"better": "B" if first == "a sampled alternative" else "A"})
+
+    use_engine(monkeypatch, on_chat)
+    res = runner.invoke(app, ["score", "src", "--out", "prefs", "--pairwise", "--data-dir", str(data_dir)])
+    assert res.exit_code == 0, res.output
+    v = DatasetStore(data_dir / "datasets").get("prefs")
+    rows = v.read().to_pylist()
+    assert len(rows) == 3 and {r["rejected"] for r in rows} == {"a sampled alternative"}
+    assert [s.name for s in v.manifest().stages] == ["candidates", "pairwise_judge"]
+
+
+def test_score_unknown_input_fails_cleanly(tmp_path):
+    res = runner.invoke(app, ["score", "nope@v1", "--out", "x", "--data-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "no dataset named 'nope'" in res.output
