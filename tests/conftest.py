@@ -19,7 +19,10 @@ def real_engine():
     from generators.engines import make_engine
     from schemas.config import EngineConfig
 
-    return make_engine(EngineConfig())
+    yield make_engine(EngineConfig())
+    from generators.engines.vllm_engine import shutdown_engines
+
+    shutdown_engines()
 
 
 @pytest.fixture(scope="session")

@@ -156,3 +156,14 @@ def shared_vllm_engine(config: EngineConfig) -> VllmEngine:
         engine = _ENGINES[key]
     engine.config = config
     return engine
+
+
+def shutdown_engines() -> None:
+    """Stop every shared engine's worker processes now (tests call this before output closes)."""
+    with _LOCK:
+        engines = list(_ENGINES.values())
+        _ENGINES.clear()
+    for engine in engines:
+        core = getattr(getattr(engine.llm, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
