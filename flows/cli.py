@@ -121,12 +121,12 @@ def _print_summary(data_dir: Path, version: Any) -> None:
     typer.echo(f'  rows: {m.rows}; try: synthloom query "SELECT * FROM {name} LIMIT 5"')
 
 
-def _transform(op: str, ref: str, out: str, config: Path | None, data_dir: Path) -> None:
+def _transform(op: str, ref: str, out: str, config: Path | None, data_dir: Path, overrides: dict | None = None) -> None:
     from flows.store import DatasetStore, check_name
     from flows.transforms import load_transform_config
 
     check_name(out)
-    cfg = load_transform_config(config)
+    cfg = load_transform_config(config, overrides)
     source = DatasetStore(data_dir / "datasets").get(ref)  # fail on a bad ref before any work
     _prefect_env()
     from flows.pipeline import transform_flow
@@ -155,6 +155,30 @@ def score_cmd(
     Example:  synthloom score demo@v1 --out demo_scored
     """
     _transform("pairwise" if pairwise else "score", ref, out, config, data_dir)
+
+
+@app.command("filter")
+@friendly_errors
+def filter_cmd(
+    ref: str = RefArg,
+    out: str = OutOpt,
+    config: Path = ConfigOpt,
+    benchmark: list[Path] = typer.Option(
+        None,
+        "--benchmark",
+        "-b",
+        help="Benchmark test set to decontaminate against (.jsonl/.parquet/.csv/.txt or HF folder); repeatable.",
+    ),
+    data_dir: Path = DataDir,
+) -> None:
+    """Quality filters (length, repetition, runaway loops, refusals, ':' endings, language, judge score),
+    then n-gram decontamination against --benchmark sets. Dropped rows land in the rejects table
+    with their reason.
+
+    Example:  synthloom filter demo_scored@v1 --out demo_clean --benchmark gsm8k_test.jsonl
+    """
+    overrides = {"decontaminate.sources": [str(b) for b in benchmark]} if benchmark else None
+    _transform("filter", ref, out, config, data_dir, overrides)
 
 
 @datasets_app.command("list")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from filters.decontaminate import DecontamConfig, Decontaminate
+from filters.heuristics import Heuristics, HeuristicsConfig
 from filters.judge import JudgeConfig, PairwiseJudge, RubricJudge
 from flows.publish import publish_version
 from flows.store import DatasetStore, Version
@@ -24,6 +26,8 @@ class TransformConfig(Frozen):
 
     judge: JudgeConfig = JudgeConfig()
     candidates: CandidatesConfig = CandidatesConfig()
+    heuristics: HeuristicsConfig = HeuristicsConfig()
+    decontaminate: DecontamConfig = DecontamConfig()
 
 
 Op = Callable[[pa.Table, TransformConfig, DatasetStore, str], tuple[pa.Table, list[StageResult]]]
@@ -49,7 +53,17 @@ def op_pairwise(
     return dpo, [*stages, judged]
 
 
-OPS: dict[str, Op] = {"score": op_score, "pairwise": op_pairwise}
+def op_filter(
+    table: pa.Table, cfg: TransformConfig, store: DatasetStore, out: str
+) -> tuple[pa.Table, list[StageResult]]:
+    """Quality heuristics, then benchmark decontamination when benchmarks are configured."""
+    results = [Heuristics(config=cfg.heuristics)(table)]
+    if cfg.decontaminate.sources:
+        results.append(Decontaminate(config=cfg.decontaminate)(results[-1].rows))
+    return results[-1].rows, results
+
+
+OPS: dict[str, Op] = {"score": op_score, "pairwise": op_pairwise, "filter": op_filter}
 
 
 def require_columns(table: pa.Table, columns: tuple[str, ...], ref: str) -> None:
@@ -76,5 +90,5 @@ def run_transform(op: str, root: str | Path, ref: str, out: str, cfg: TransformC
     )
 
 
-def load_transform_config(path: Path | None) -> TransformConfig:
-    return load_config(TransformConfig, path)
+def load_transform_config(path: Path | None, overrides: dict | None = None) -> TransformConfig:
+    return load_config(TransformConfig, path, overrides)

@@ -59,3 +59,33 @@ def test_pairwise_emits_dpo_rows(data_dir, monkeypatch):
 def test_score_unknown_input_fails_cleanly(tmp_path):
     res = runner.invoke(app, ["score", "nope@v1", "--out", "x", "--data-dir", str(tmp_path)])
     assert res.exit_code == 2 and "no dataset named 'nope'" in res.output
+
+
+def test_filter_with_benchmark_rejects_contaminated_rows(tmp_path):
+    texts = [
+        "Explain how photosynthesis turns light into chemical energy in plants?",
+        "What is the smallest prime number that is larger than one hundred and twenty three in value?",
+    ]
+    publish(DatasetStore(tmp_path / "datasets"), "gen", texts)
+    bench = tmp_path / "mathbench.jsonl"
+    bench.write_text(json.dumps({"id": "q1", "question": texts[1]}) + "\n")
+    res = runner.invoke(
+        app, ["filter", "gen", "--out", "clean", "--benchmark", str(bench), "--data-dir", str(tmp_path)]
+    )
+    assert res.exit_code == 0, res.output
+    v = DatasetStore(tmp_path / "datasets").get("clean")
+    assert [s.name for s in v.manifest().stages] == ["heuristics", "decontaminate"]
+    assert v.read().column("instruction").to_pylist() == [texts[0]]
+    (rej,) = v.read("rejects").to_pylist()
+    assert rej["reason"] == "benchmark_contamination" and "mathbench" in rej["detail"]
+
+
+def test_filter_with_a_binary_benchmark_file_names_it(tmp_path):
+    publish(DatasetStore(tmp_path / "datasets"), "gen", ["What is the capital of France, and why?"])
+    bench = tmp_path / "bad.jsonl"
+    bench.write_bytes(b"\x00\x01\x02\xff" * 100)
+    res = runner.invoke(
+        app, ["filter", "gen", "--out", "clean", "--benchmark", str(bench), "--data-dir", str(tmp_path)]
+    )
+    assert res.exit_code == 2 and "bad.jsonl" in res.output
+    assert DatasetStore(tmp_path / "datasets").versions("clean") == []

@@ -1,0 +1,257 @@
+import json
+
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from filters.heuristics import (
+    Heuristics,
+    HeuristicsConfig,
+    char_loop,
+    detect_languages,
+    language_detector,
+    ngram_repetition,
+    periodic_rows,
+)
+from schemas.errors import DatasetError
+from tests.flows.helpers import stage_result
+
+# A small candidate set keeps lingua's lazy model loading to about a second in tests.
+LANGS = ("en", "de", "fr", "es")
+
+GOOD_INSTRUCTION = "Explain how photosynthesis works in green plants."
+GOOD_RESPONSE = (
+    "Plants capture sunlight with chlorophyll and use that energy to turn water and carbon dioxide "
+    "into glucose, releasing oxygen as a by-product."
+)
+
+
+def config(**overrides) -> HeuristicsConfig:
+    return HeuristicsConfig(language_candidates=LANGS, language_parallel=False, **overrides)
+
+
+def run(pairs: list[tuple[str, str]], extra: dict[str, list] | None = None, **overrides):
+    return Heuristics(config=config(**overrides))(table(pairs, extra))
+
+
+def table(pairs: list[tuple[str, str]], extra: dict[str, list] | None = None) -> pa.Table:
+    """SFT rows (the shared helper's schema and lineage) with our own instruction/response texts."""
+    t = stage_result([f"row {i}" for i in range(len(pairs))]).rows
+    for name, values in (("instruction", [p[0] for p in pairs]), ("response", [p[1] for p in pairs])):
+        t = t.set_column(t.schema.get_field_index(name), name, pa.array(values, pa.string()))
+    for name, values in (extra or {}).items():
+        t = t.append_column(name, pa.array(values))
+    return t
+
+
+def only_reject(result) -> dict:
+    assert result.stats.rejected == 1, result.rejects.select(["reason", "detail"]).to_pylist()
+    return result.rejects.to_pylist()[0]
+
+
+def test_clean_rows_pass_and_counts_add_up():
+    pairs = [(GOOD_INSTRUCTION, GOOD_RESPONSE), ("Write a haiku about autumn leaves falling.", GOOD_RESPONSE)]
+    rows = table(pairs)
+    result = Heuristics(config=config())(rows)
+    assert result.stats.rows_in == 2 == result.stats.rows_out
+    assert result.rejects.num_rows == 0
+    assert result.rows.equals(rows)
+
+
+def test_reject_keeps_raw_text_record_and_lineage():
+    t = table([(GOOD_INSTRUCTION, GOOD_RESPONSE), ("Hi there", GOOD_RESPONSE)])
+    result = Heuristics(config=config())(t)
+    s = result.stats
+    assert (s.name, s.rows_in, s.rows_out, s.rejected) == ("heuristics", 2, 1, 1)
+    assert s.rows_in == s.rows_out + s.rejected == result.rows.num_rows + result.rejects.num_rows
+    reject = result.rejects.to_pylist()[0]
+    assert reject["stage"] == "heuristics"
+    assert reject["raw_text"] == GOOD_RESPONSE
+    record = json.loads(reject["record"])
+    assert record["instruction"] == "Hi there" and record["id"] == t.column("id")[1].as_py()
+    assert reject["run_id"] == "r" and reject["generator"] == "magpie"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "pair", "reason", "detail"),
+    [
+        ({}, ("Hi there", GOOD_RESPONSE), "instruction_too_short", "instruction 2 words < min 3"),
+        ({"max_instruction_words": 5}, (GOOD_INSTRUCTION, GOOD_RESPONSE), "instruction_too_long",
+         "instruction 7 words > max 5"),
+        ({"min_instruction_chars": 60}, (GOOD_INSTRUCTION, GOOD_RESPONSE), "instruction_too_short",
+         "instruction 49 chars < min 60"),
+        ({}, (GOOD_INSTRUCTION, "Yes, it does."), "response_too_short", "response 3 words < min 5"),
+        ({"max_response_words": 10}, (GOOD_INSTRUCTION, GOOD_RESPONSE), "response_too_long",
+         "response 22 words > max 10"),
+        ({"max_response_chars": 100}, (GOOD_INSTRUCTION, GOOD_RESPONSE), "response_too_long",
+         "response 141 chars > max 100"),
+    ],
+)  # fmt: skip
+def test_length_bounds(overrides, pair, reason, detail):
+    reject = only_reject(run([pair], **overrides))
+    assert (reject["reason"], reject["detail"]) == (reason, detail)
+
+
+def test_disabled_bounds_let_rows_through():
+    pair = ("Hi there", "Yes, it does.")
+    assert run([pair], min_instruction_words=None, min_response_words=None).stats.rejected == 0
+
+
+def test_instruction_ending_with_colon():
+    reject = only_reject(run([("Rewrite the following paragraph in a formal tone:  ", GOOD_RESPONSE)]))
+    assert reject["reason"] == "instruction_ends_with_colon"
+    assert "in a formal tone:" in reject["detail"]
+    assert run([("Rewrite the following paragraph in a formal tone:", GOOD_RESPONSE)],
+               reject_instruction_colon=False).stats.rejected == 0  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "I'm sorry, but I can't help with writing that kind of content for you.",
+        "I’m sorry, but I can’t help with writing that kind of content for you.",
+        "Well. As an AI language model, I do not have personal opinions about that.",
+        "i cannot provide medical advice, please consult a doctor about your symptoms.",
+    ],
+)
+def test_refusals(response):
+    reject = only_reject(run([(GOOD_INSTRUCTION, response)]))
+    assert reject["reason"] == "refusal"
+    assert "response has refusal" in reject["detail"] and "window 100 chars" in reject["detail"]
+
+
+def test_refusal_far_from_start_or_disabled_is_kept():
+    late = GOOD_RESPONSE + " Without light, growth stops. I cannot stress this enough."
+    assert run([(GOOD_INSTRUCTION, late)]).stats.rejected == 0
+    early = "I cannot stress enough how much plants depend on sunlight to make their food."
+    assert run([(GOOD_INSTRUCTION, early)], refusal_patterns=None).stats.rejected == 0
+    assert run([(GOOD_INSTRUCTION, early)], refusal_patterns=("As an AI",)).stats.rejected == 0
+
+
+def test_judge_score_threshold_and_unscored_rows():
+    pairs = [(GOOD_INSTRUCTION, GOOD_RESPONSE)] * 3
+    scores = {"judge_quality": pa.array([5, 2, None], pa.int64())}
+    result = run(pairs, scores)
+    reject = only_reject(result)
+    assert (reject["reason"], reject["detail"]) == ("low_judge_score", "judge_quality 2 < min 3")
+    strict = run(pairs, scores, reject_unscored=True)
+    assert strict.rejects.column("reason").to_pylist() == ["low_judge_score", "unscored"]
+    assert run(pairs, scores, min_judge_score=None).stats.rejected == 0
+    other = run(pairs, {"score": [1.0, 4.5, 3.5]}, judge_column="score", min_judge_score=4)
+    assert other.rejects.column("detail").to_pylist() == ["score 1 < min 4", "score 3.5 < min 4"]
+
+
+def test_judge_column_must_be_numeric():
+    with pytest.raises(DatasetError, match="judge_quality"):
+        run([(GOOD_INSTRUCTION, GOOD_RESPONSE)], {"judge_quality": ["good"]})
+
+
+def test_truncation_columns_and_their_absence():
+    pairs = [(GOOD_INSTRUCTION, GOOD_RESPONSE)] * 3
+    by_reason = run(pairs, {"finish_reason": ["stop", "length", None]})
+    reject = only_reject(by_reason)
+    assert (reject["reason"], reject["detail"]) == ("truncated", "finish_reason 'length' (hit max tokens)")
+    by_flag = run(pairs, {"truncated": [True, False, None]})
+    assert only_reject(by_flag)["detail"] == "truncated=True (hit max tokens)"
+    assert run(pairs, {"truncated": [True, True, True]}, reject_truncated=False).stats.rejected == 0
+    assert run(pairs).stats.rejected == 0  # neither column: the check is skipped
+
+
+@pytest.mark.parametrize(
+    ("tail", "unit"),
+    [(" 1.1.1.1" + ".1" * 40, "1."), (" Mmmmm" + "m" * 60, "M"), (" ha" * 30, " ha")],
+)
+def test_char_loops(tail, unit):
+    reject = only_reject(run([(GOOD_INSTRUCTION, GOOD_RESPONSE + tail)], max_ngram_repetition=None))
+    assert reject["reason"] == "char_loop"
+    assert f"repeats {unit!r} over" in reject["detail"] and "chars >= min 50" in reject["detail"]
+
+
+def test_markdown_rules_and_tables_are_not_loops():
+    response = (
+        GOOD_RESPONSE + "\n\n" + "-" * 80 + "\n| a | b |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    assert run([(GOOD_INSTRUCTION, response)]).stats.rejected == 0
+
+
+def test_loop_prefilter_is_a_superset_of_char_loop():
+    texts = ["x" * 49, "x" * 50, "ab" * 25, "-" * 60, GOOD_RESPONSE, "", "Zz" + "z" * 48, "1.1." * 13]
+    flagged = periodic_rows(texts, 50, 10)
+    hits = {i for i, t in enumerate(texts) if char_loop(t, 50, 10)}
+    assert hits == {1, 2, 6, 7} and hits <= flagged
+    assert periodic_rows(texts, 50, 10, chunk_chars=30) == flagged  # chunking changes nothing
+
+
+def test_ngram_repetition():
+    looped = "The answer is yes because the answer is yes because the answer is yes because it is."
+    reject = only_reject(run([(GOOD_INSTRUCTION, looped)]))
+    assert reject["reason"] == "ngram_repetition"
+    assert reject["detail"] == "response duplicate 3-gram share 0.53 > max 0.30"
+    assert ngram_repetition(GOOD_RESPONSE, 3) == 0.0
+    assert ngram_repetition("two words", 3) == 0.0
+    assert run([(GOOD_INSTRUCTION, looped)], max_ngram_repetition=None).stats.rejected == 0
+
+
+def test_non_english_rows_rejected_by_language_id():
+    german = "Erkläre bitte ausführlich, wie die Photosynthese in grünen Pflanzen funktioniert."
+    french = "Les plantes utilisent la lumière du soleil pour transformer l'eau et le dioxyde de carbone en sucre."
+    result = run([(german, GOOD_RESPONSE), (GOOD_INSTRUCTION, french), (GOOD_INSTRUCTION, GOOD_RESPONSE)])
+    reasons = result.rejects.select(["reason", "detail"]).to_pylist()
+    assert [r["reason"] for r in reasons] == ["wrong_language", "wrong_language"]
+    assert reasons[0]["detail"].startswith("instruction language de (confidence ")
+    assert reasons[1]["detail"].startswith("response language fr (confidence ")
+    assert reasons[1]["detail"].endswith(">= min 0.50), allowed: en")
+    assert result.rows.column("instruction").to_pylist() == [GOOD_INSTRUCTION]
+    allowed = run([(german, GOOD_RESPONSE), (GOOD_INSTRUCTION, french)], allowed_languages=("en", "de", "fr"))
+    assert allowed.stats.rejected == 0
+    assert run([(german, GOOD_RESPONSE)], allowed_languages=None).stats.rejected == 0
+
+
+def test_language_id_ignores_code_and_short_texts():
+    code = "```python\ndef hallo_welt():\n    return 'Guten Tag, wie geht es Ihnen heute?'\n```\nThis prints it."
+    found = detect_languages([code, "Hola amigo", GOOD_RESPONSE], config())
+    assert found[0] is None and found[1] is None  # too few letters left to judge
+    assert found[2] is not None and found[2][0] == "en"
+    assert run([(GOOD_INSTRUCTION, GOOD_RESPONSE + "\n" + code)]).stats.rejected == 0
+
+
+def test_detector_is_built_once_per_language_set():
+    assert language_detector(("de", "en")) is language_detector(("de", "en"))
+    assert config(allowed_languages=("it",)).detector_languages() == ("de", "en", "es", "fr", "it")
+
+
+def test_first_failing_check_wins_in_documented_order():
+    pair = ("Hi:", "I'm sorry, but no.")
+    extra = {"finish_reason": ["length"], "judge_quality": [1]}
+    assert only_reject(run([pair], extra))["reason"] == "truncated"
+    assert only_reject(run([pair], extra, reject_truncated=False))["reason"] == "instruction_too_short"
+    relaxed = dict(reject_truncated=False, min_instruction_words=None, min_response_words=None)
+    assert only_reject(run([pair], extra, **relaxed))["reason"] == "instruction_ends_with_colon"
+    relaxed["reject_instruction_colon"] = False
+    assert only_reject(run([pair], extra, **relaxed))["reason"] == "refusal"
+    relaxed["refusal_patterns"] = None
+    assert only_reject(run([pair], extra, **relaxed))["reason"] == "low_judge_score"
+
+
+def test_empty_table_and_nulls():
+    empty = stage_result([]).rows
+    result = Heuristics(config=config())(empty)
+    assert (result.stats.rows_in, result.stats.rows_out, result.stats.rejected) == (0, 0, 0)
+    assert result.rows.schema == empty.schema and result.rejects.num_rows == 0
+    nulls = pa.table({"instruction": pa.array([None], pa.string()), "response": [GOOD_RESPONSE]})
+    assert only_reject(Heuristics(config=config())(nulls))["detail"] == "instruction 0 words < min 3"
+
+
+def test_missing_text_column_is_a_clear_error():
+    with pytest.raises(DatasetError, match="no 'response' column"):
+        Heuristics(config=config())(pa.table({"instruction": [GOOD_INSTRUCTION]}))
+
+
+def test_config_is_validated():
+    with pytest.raises(ValidationError, match="unknown ISO 639-1"):
+        HeuristicsConfig(allowed_languages=("english",))
+    with pytest.raises(ValidationError, match="use None"):
+        HeuristicsConfig(allowed_languages=())
+    with pytest.raises(ValidationError):
+        HeuristicsConfig(min_words=3)
+    assert HeuristicsConfig(allowed_languages=("EN",)).allowed_languages == ("en",)
