@@ -323,7 +323,7 @@ def test_demo_corpus_reads_and_runs_end_to_end():
     docs, skipped = read_documents([str(CORPUS / "[!R]*.md")])
     assert skipped == [] and 6 <= len(docs) <= 10
     assert all(200 <= len(d.text.split()) <= 600 for d in docs)
-    assert "Apache" in (CORPUS / "README.md").read_text(encoding="utf-8")
+    assert "Apache" in (CORPUS.parent / "README.md").read_text(encoding="utf-8")
 
     def first_sentence(messages, sp):
         sentence = re.search(r"[A-Z][^.#\n]{20,}\.", passage_of(messages)).group(0)
