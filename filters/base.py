@@ -21,8 +21,16 @@ from schemas.manifest import StageStats
 from schemas.rows import REJECT_SCHEMA, Lineage, content_id, utc_now
 
 _LINEAGE_DEFAULTS: dict[str, Any] = {
-    "source_kind": "", "generator": "", "generator_version": "", "model_id": "", "template_name": "",
-    "template_hash": "", "sampling": "", "seed": 0, "run_id": "", "parent_ids": [],
+    "source_kind": "",
+    "generator": "",
+    "generator_version": "",
+    "model_id": "",
+    "template_name": "",
+    "template_hash": "",
+    "sampling": "",
+    "seed": 0,
+    "run_id": "",
+    "parent_ids": [],
 }
 
 
@@ -31,7 +39,10 @@ def _reject_record(row: dict[str, Any], stage: str, reason: str, detail: str, ra
     lineage["created_at"] = row.get("created_at") or utc_now()
     return {
         "id": content_id(stage, reason, row.get("id", ""), raw_text),
-        "stage": stage, "reason": reason, "detail": detail, "raw_text": raw_text,
+        "stage": stage,
+        "reason": reason,
+        "detail": detail,
+        "raw_text": raw_text,
         "record": json.dumps(row, ensure_ascii=False, sort_keys=True, default=str),
         **lineage,
     }
@@ -51,14 +62,16 @@ def split_rows(
     kept = table.filter(keep)
     rejected_idx = [i for i, v in enumerate(verdicts) if v is not None]
     records = []
-    for i in rejected_idx:
-        row = table.slice(i, 1).to_pylist()[0]
+    for i, row in zip(rejected_idx, table.take(pa.array(rejected_idx, pa.int64())).to_pylist(), strict=True):
         reason, detail = verdicts[i]  # type: ignore[misc]
         raw = str(row.get(raw_column, "")) if raw_column else ""
         records.append(_reject_record(row, stage, reason, detail, raw))
     rejects = pa.Table.from_pylist(records, schema=REJECT_SCHEMA)
     stats = StageStats(
-        name=stage, rows_in=table.num_rows, rows_out=kept.num_rows, rejected=len(rejected_idx),
+        name=stage,
+        rows_in=table.num_rows,
+        rows_out=kept.num_rows,
+        rejected=len(rejected_idx),
         seconds=round(time.perf_counter() - started, 3) if started is not None else 0.0,
     )
     return StageResult(kept, rejects, stats)

@@ -20,7 +20,9 @@ app = typer.Typer(help="synthloom: synthetic training data for LLMs.", no_args_i
 generate_app = typer.Typer(help="Generate a dataset and publish it as a new version.", no_args_is_help=True)
 datasets_app = typer.Typer(help="List and inspect published datasets.", no_args_is_help=True)
 app.add_typer(generate_app, name="generate")
+personas_app = typer.Typer(help="Build persona datasets (seeds, from text, expansion).", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(personas_app, name="personas")
 
 DataDir = typer.Option(
     Path(os.environ.get("SYNTHLOOM_DATA_DIR", "data")),
@@ -135,6 +137,90 @@ def _transform(op: str, ref: str, out: str, config: Path | None, data_dir: Path,
     _print_summary(data_dir, version)
 
 
+def _source(
+    kind: str, name: str, inputs: list[str], config: Path | None, data_dir: Path, parent: str | None = None
+) -> None:
+    from flows.sources import load_sources_config
+    from flows.store import DatasetStore, check_name
+
+    check_name(name)
+    cfg = load_sources_config(config)
+    if parent is not None:
+        parent = DatasetStore(data_dir / "datasets").get(parent).ref  # fail on a bad ref before any work
+    _prefect_env()
+    from flows.pipeline import source_flow
+
+    for version in source_flow(kind, str(data_dir / "datasets"), name, inputs, cfg, parent):
+        _print_summary(data_dir, version)
+
+
+SourceConfigOpt = typer.Option(
+    None, "--config", "-c", help="YAML/JSON with engine:, text_to_instructions:, personas:, persona_tasks: sections."
+)
+
+
+@generate_app.command("from-text")
+@friendly_errors
+def generate_from_text(
+    paths: list[str] = typer.Argument(..., help="Files, globs or folders of .txt/.md/.jsonl/.parquet"),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name; the augmented corpus goes to NAME_corpus."),
+    config: Path = SourceConfigOpt,
+    data_dir: Path = DataDir,
+) -> None:
+    """Grounded instruction/response pairs from your documents (chunked by the model's tokenizer),
+    plus an instruction-augmented pretraining corpus. Unreadable inputs are skipped and recorded.
+
+    Example:  synthloom generate from-text data/seeds/corpus --dataset docs_qa
+    """
+    _source("from_text", dataset, paths, config, data_dir)
+
+
+@generate_app.command("personas")
+@friendly_errors
+def generate_personas(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Output SFT dataset name."),
+    personas: str = typer.Option(None, "--personas", "-p", help="Personas dataset NAME[@vN]; default: the seeds."),
+    config: Path = SourceConfigOpt,
+    data_dir: Path = DataDir,
+) -> None:
+    """Persona x task templates (user prompt, hard math problem, article; or your own .jinja via
+    persona_tasks.templates): each persona writes a request, the model answers it.
+
+    Example:  synthloom generate personas --personas personas_v --dataset persona_sft
+    """
+    _source("persona_tasks", dataset, [], config, data_dir, parent=personas)
+
+
+@personas_app.command("from-text")
+@friendly_errors
+def personas_from_text(
+    paths: list[str] = typer.Argument(..., help="Files, globs or folders of documents"),
+    out: str = typer.Option(..., "--out", "-o", help="Personas dataset name."),
+    config: Path = SourceConfigOpt,
+    data_dir: Path = DataDir,
+) -> None:
+    """Seed personas plus who would read or write each text chunk, expanded and deduplicated.
+
+    Example:  synthloom personas from-text data/seeds/corpus --out personas
+    """
+    _source("personas", out, paths, config, data_dir)
+
+
+@personas_app.command("expand")
+@friendly_errors
+def personas_expand(
+    ref: str = typer.Argument(..., help="Personas dataset NAME or NAME@vN"),
+    out: str = typer.Option(..., "--out", "-o", help="Personas dataset name."),
+    config: Path = SourceConfigOpt,
+    data_dir: Path = DataDir,
+) -> None:
+    """People related to each persona (colleague, client, mentor...), deduplicated with the input.
+
+    Example:  synthloom personas expand personas@v1 --out personas_wide
+    """
+    _source("personas", out, [], config, data_dir, parent=ref)
+
+
 RefArg = typer.Argument(..., help="Input dataset: NAME (latest) or NAME@vN")
 OutOpt = typer.Option(..., "--out", "-o", help="Output dataset name; gets a new version.")
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML/JSON with judge:, candidates:, ... sections.")
@@ -179,6 +265,18 @@ def filter_cmd(
     """
     overrides = {"decontaminate.sources": [str(b) for b in benchmark]} if benchmark else None
     _transform("filter", ref, out, config, data_dir, overrides)
+
+
+@app.command("dedup")
+@friendly_errors
+def dedup_cmd(ref: str = RefArg, out: str = OutOpt, config: Path = ConfigOpt, data_dir: Path = DataDir) -> None:
+    """Exact and near-duplicate removal (MinHash-LSH candidates verified with rapidfuzz), also against
+    every earlier version of OUT through a persisted index, so repeated runs never re-add old rows.
+    Dropped rows name their cluster and the row kept.
+
+    Example:  synthloom dedup demo_clean@v1 --out demo_final
+    """
+    _transform("dedup", ref, out, config, data_dir)
 
 
 @datasets_app.command("list")

@@ -8,8 +8,9 @@ import uuid
 from prefect import flow
 from prefect.runtime import flow_run
 
+from flows.sources import SourcesConfig
 from flows.store import Version
-from flows.tasks import magpie_task, publish_task, transform_task
+from flows.tasks import magpie_task, publish_task, source_task, transform_task
 from flows.transforms import TransformConfig
 from schemas.config import GenerateConfig
 
@@ -30,3 +31,11 @@ def magpie_flow(config: GenerateConfig, dataset: str, root: str) -> Version:
 def transform_flow(op: str, root: str, ref: str, out: str, config: TransformConfig) -> Version:
     """score / pairwise / filter / dedup one published version into a new version of `out`."""
     return transform_task(op, root, ref, out, config, current_run_id())
+
+
+@flow(name="synthloom-generate", validate_parameters=False)
+def source_flow(
+    kind: str, root: str, name: str, inputs: list[str], config: SourcesConfig, parent: str | None = None
+) -> list[Version]:
+    """from_text / personas / persona_tasks: generate and publish (one or two versions)."""
+    return source_task(kind, root, name, inputs, config, current_run_id(), parent)

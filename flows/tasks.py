@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import task
 
 from flows.publish import publish_result
+from flows.sources import SourcesConfig, run_source
 from flows.store import DatasetStore, Version
 from flows.transforms import TransformConfig, run_transform
 from generators.engines import make_engine
@@ -27,3 +28,10 @@ def publish_task(root: str, name: str, result: StageResult, config: GenerateConf
 @task(name="transform")
 def transform_task(op: str, root: str, ref: str, out: str, config: TransformConfig, run_id: str) -> Version:
     return run_transform(op, root, ref, out, config, run_id)
+
+
+@task(name="generate")
+def source_task(
+    kind: str, root: str, name: str, inputs: list[str], config: SourcesConfig, run_id: str, parent: str | None
+) -> list[Version]:
+    return run_source(kind, root, name, inputs, config, run_id, parent)

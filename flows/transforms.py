@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from filters.decontaminate import DecontamConfig, Decontaminate
+from filters.dedup import Dedup, DedupConfig, DedupIndex
 from filters.heuristics import Heuristics, HeuristicsConfig
 from filters.judge import JudgeConfig, PairwiseJudge, RubricJudge
 from flows.publish import publish_version
@@ -28,6 +29,7 @@ class TransformConfig(Frozen):
     candidates: CandidatesConfig = CandidatesConfig()
     heuristics: HeuristicsConfig = HeuristicsConfig()
     decontaminate: DecontamConfig = DecontamConfig()
+    dedup: DedupConfig = DedupConfig()
 
 
 Op = Callable[[pa.Table, TransformConfig, DatasetStore, str], tuple[pa.Table, list[StageResult]]]
@@ -63,7 +65,30 @@ def op_filter(
     return results[-1].rows, results
 
 
-OPS: dict[str, Op] = {"score": op_score, "pairwise": op_pairwise, "filter": op_filter}
+def dedup_index(store: DatasetStore, out: str, cfg: TransformConfig) -> DedupIndex:
+    return DedupIndex(store.root / out / ".dedup-index", cfg.dedup)
+
+
+def sync_index(store: DatasetStore, out: str, cfg: TransformConfig) -> int:
+    """Add every published version of `out` the index lacks (after a publish, or to catch up after
+    a crash between publish and index update). Returns rows added."""
+    import pyarrow.parquet as pq
+
+    index = dedup_index(store, out, cfg)
+    indexed = {v for seg in index.segments() for v in pq.read_table(seg, columns=["version"]).column(0).to_pylist()}
+    return sum(index.add(v.read(), v.ref) for v in store.versions(out) if v.ref not in indexed)
+
+
+def op_dedup(
+    table: pa.Table, cfg: TransformConfig, store: DatasetStore, out: str
+) -> tuple[pa.Table, list[StageResult]]:
+    """Exact + near-duplicate removal, also against every earlier version of `out`."""
+    sync_index(store, out, cfg)
+    result = Dedup(config=cfg.dedup, index_dir=store.root / out / ".dedup-index")(table)
+    return result.rows, [result]
+
+
+OPS: dict[str, Op] = {"score": op_score, "pairwise": op_pairwise, "filter": op_filter, "dedup": op_dedup}
 
 
 def require_columns(table: pa.Table, columns: tuple[str, ...], ref: str) -> None:

@@ -20,8 +20,10 @@ def rows(n: int):
     [
         (Completion('{"quality": 4, "difficulty": "ea', "length", 1, 160), "judge_truncated"),
         (Completion("The answer is good, 5/5", "stop", 1, 8), "judge_invalid_json"),
-        (Completion('{"quality": 9, "difficulty": "easy", "category": "math", "rationale": ""}', "stop", 1, 9),
-         "judge_schema_mismatch"),
+        (
+            Completion('{"quality": 9, "difficulty": "easy", "category": "math", "rationale": ""}', "stop", 1, 9),
+            "judge_schema_mismatch",
+        ),
         (Completion('{"quality": 3}', "stop", 1, 4), "judge_schema_mismatch"),
         (Completion("\x00\xff junk", "stop", 1, 3), "judge_invalid_json"),
     ],
@@ -59,8 +61,13 @@ def verdict(better: str) -> PairVerdict:
 
 @pytest.mark.parametrize(
     ("ab", "ba", "expected"),
-    [("A", "B", 0), ("B", "A", 1), ("A", "A", "position_inconsistent"), ("B", "B", "position_inconsistent"),
-     ("tie", "B", "judge_tie")],
+    [
+        ("A", "B", 0),
+        ("B", "A", 1),
+        ("A", "A", "position_inconsistent"),
+        ("B", "B", "position_inconsistent"),
+        ("tie", "B", "judge_tie"),
+    ],
 )
 def test_position_swap_keeps_only_consistent_verdicts(ab, ba, expected):
     out = PairwiseJudge.combine(verdict(ab), verdict(ba))

@@ -89,3 +89,21 @@ def test_filter_with_a_binary_benchmark_file_names_it(tmp_path):
     )
     assert res.exit_code == 2 and "bad.jsonl" in res.output
     assert DatasetStore(tmp_path / "datasets").versions("clean") == []
+
+
+def test_dedup_is_incremental_across_output_versions(tmp_path):
+    store = DatasetStore(tmp_path / "datasets")
+    first = ["How do tides work on the coast of Norway in winter?", "Why is the sky blue during the day?"]
+    publish(store, "gen", first + [first[0].replace("winter", "winter ")])
+    d = str(tmp_path)
+    res = runner.invoke(app, ["dedup", "gen@v1", "--out", "final", "--data-dir", d])
+    assert res.exit_code == 0, res.output
+    assert store.get("final").read().num_rows == 2
+    assert store.get("final").read("rejects").column("reason").to_pylist() == ["exact_duplicate"]
+    publish(store, "gen", [first[1], "What makes sourdough bread rise without yeast from a shop?"])
+    res = runner.invoke(app, ["dedup", "gen@v2", "--out", "final", "--data-dir", d])
+    assert res.exit_code == 0, res.output
+    v2 = store.get("final@v2")
+    assert v2.read().column("instruction").to_pylist() == ["What makes sourdough bread rise without yeast from a shop?"]
+    (rej,) = v2.read("rejects").to_pylist()
+    assert rej["reason"] == "duplicate_of_earlier_version" and "final@v1" in rej["detail"]

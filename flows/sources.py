@@ -1,0 +1,142 @@
+"""Source generators other than Magpie, as publishable units: from-text (SFT + augmented corpus),
+personas (seed / from-text / expand), persona x task templates. No Prefect here; flows/pipeline.py
+runs `run_source` as a flow."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+from flows.publish import publish_version
+from flows.store import DatasetStore, Version, check_name
+from generators.documents import chunk_documents, read_documents, read_stats, skipped_rejects
+from generators.engines import make_engine
+from generators.personas import (
+    ExpandPersonas,
+    PersonaDedup,
+    Personas,
+    PersonasConfig,
+    PersonaTasks,
+    PersonaTasksConfig,
+)
+from generators.text_to_instructions import TextToInstructions, TextToInstructionsConfig
+from schemas.config import EngineConfig, Frozen, load_config
+from schemas.manifest import StageStats
+from schemas.rows import REJECT_SCHEMA
+
+
+class SourcesConfig(Frozen):
+    """What `synthloom generate from-text|personas` and `synthloom personas ...` read with --config."""
+
+    engine: EngineConfig = EngineConfig()
+    text_to_instructions: TextToInstructionsConfig = TextToInstructionsConfig()
+    personas: PersonasConfig = PersonasConfig()
+    persona_tasks: PersonaTasksConfig = PersonaTasksConfig()
+
+
+def load_sources_config(path: Path | None) -> SourcesConfig:
+    return load_config(SourcesConfig, path)
+
+
+def _cfg_json(cfg: SourcesConfig, kind: str, inputs: list[str]) -> dict:
+    return {"source": kind, "inputs": inputs, **cfg.model_dump(mode="json")}
+
+
+def from_text(store: DatasetStore, name: str, inputs: list[str], cfg: SourcesConfig, run_id: str) -> list[Version]:
+    """SFT pairs -> `name`; the instruction-augmented corpus -> `name`_corpus."""
+    t2i = cfg.text_to_instructions
+    started = time.perf_counter()
+    docs, skipped = read_documents(inputs, t2i.read)
+    read = read_stats(docs, skipped, round(time.perf_counter() - started, 3))
+    result = TextToInstructions(config=t2i)(docs, make_engine(cfg.engine), run_id)
+    config = _cfg_json(cfg, "from_text", inputs)
+    read_rejects = skipped_rejects(skipped, run_id)
+    sft = publish_version(
+        store, name, result.sft.rows, [read_rejects, result.sft.rejects], [read, result.sft.stats], config, run_id
+    )
+    n = result.augmented.num_rows
+    augment = StageStats(name="augment", rows_in=n, rows_out=n, rejected=0)
+    corpus = publish_version(
+        store,
+        f"{name}_corpus",
+        result.augmented,
+        [read_rejects],
+        [read, augment],
+        config,
+        run_id,
+        parent_versions=[sft.ref],
+    )
+    return [sft, corpus]
+
+
+def _chunk_table(inputs: list[str], cfg: SourcesConfig) -> tuple[pa.Table, pa.Table, StageStats]:
+    t2i = cfg.text_to_instructions
+    docs, skipped = read_documents(inputs, t2i.read)
+    chunks = chunk_documents(docs, None, t2i.chunk_tokens, t2i.overlap_tokens)
+    table = pa.table({"id": [c.id for c in chunks], "text": [c.text for c in chunks]})
+    return table, skipped_rejects(skipped, ""), read_stats(docs, skipped)
+
+
+def personas_build(
+    store: DatasetStore, name: str, inputs: list[str], cfg: SourcesConfig, run_id: str, parent: str | None
+) -> list[Version]:
+    """Seeds (+ personas inferred from `inputs`) -> dedup -> expansion -> dedup, or with `parent`:
+    expand that personas dataset only."""
+    engine = make_engine(cfg.engine)
+    config = _cfg_json(cfg, "personas", inputs)
+    if parent is not None:
+        source = store.get(parent)
+        expanded = ExpandPersonas(config=cfg.personas)(source.read(), engine, run_id)
+        both = pa.concat_tables([source.read(), expanded.rows])
+        deduped = PersonaDedup(config=cfg.personas.dedup)(both)
+        stages = [expanded.stats, deduped.stats]
+        return [
+            publish_version(
+                store,
+                name,
+                deduped.rows,
+                [expanded.rejects, deduped.rejects],
+                stages,
+                config,
+                run_id,
+                parent_versions=[source.ref],
+            )
+        ]
+    chunks, read_rejects, read = (None, REJECT_SCHEMA.empty_table(), None)
+    if inputs:
+        chunks, read_rejects, read = _chunk_table(inputs, cfg)
+    result = Personas(config=cfg.personas)(engine, run_id, chunks)
+    stages = [s for s in (read, result.stats) if s is not None]
+    return [publish_version(store, name, result.rows, [read_rejects, result.rejects], stages, config, run_id)]
+
+
+def persona_tasks(
+    store: DatasetStore, name: str, personas_ref: str | None, cfg: SourcesConfig, run_id: str
+) -> list[Version]:
+    """Persona x task templates -> SFT rows. Without a personas dataset, the deduplicated seeds."""
+    engine = make_engine(cfg.engine)
+    if personas_ref is None:
+        seeds_only = Personas(config=cfg.personas.model_copy(update={"expand_per_persona": 0}))
+        personas, parents = seeds_only(engine, run_id).rows, []
+    else:
+        source = store.get(personas_ref)
+        personas, parents = source.read(), [source.ref]
+    result = PersonaTasks(config=cfg.persona_tasks)(personas, engine, run_id)
+    config = _cfg_json(cfg, "persona_tasks", [personas_ref or "seeds"])
+    return [publish_version(store, name, result.rows, [result.rejects], [result.stats], config, run_id, parents)]
+
+
+def run_source(
+    kind: str, root: str, name: str, inputs: list[str], cfg: SourcesConfig, run_id: str, parent: str | None = None
+) -> list[Version]:
+    check_name(name)
+    store = DatasetStore(root)
+    if kind == "from_text":
+        return from_text(store, name, inputs, cfg, run_id)
+    if kind == "personas":
+        return personas_build(store, name, inputs, cfg, run_id, parent)
+    if kind == "persona_tasks":
+        return persona_tasks(store, name, parent, cfg, run_id)
+    raise ValueError(f"unknown source kind {kind!r}")
