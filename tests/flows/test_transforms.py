@@ -94,7 +94,7 @@ def test_filter_with_a_binary_benchmark_file_names_it(tmp_path):
 def test_dedup_is_incremental_across_output_versions(tmp_path):
     store = DatasetStore(tmp_path / "datasets")
     first = ["How do tides work on the coast of Norway in winter?", "Why is the sky blue during the day?"]
-    publish(store, "gen", first + [first[0].replace("winter", "winter ")])
+    publish(store, "gen", [*first, first[0].replace("winter", "winter ")])
     d = str(tmp_path)
     res = runner.invoke(app, ["dedup", "gen@v1", "--out", "final", "--data-dir", d])
     assert res.exit_code == 0, res.output
