@@ -1,0 +1,35 @@
+"""Text-to-instructions and persona generation on the real embedded model: the JSON schemas are
+accepted by vLLM's structured outputs, and whatever the 135M model writes ends as rows or rejects."""
+
+from pathlib import Path
+
+import pytest
+
+from generators.documents import read_documents
+from generators.personas import PersonasConfig, PersonasFromText
+from generators.text_to_instructions import TextToInstructions, TextToInstructionsConfig
+from schemas.config import SamplingConfig
+
+pytestmark = pytest.mark.integration
+TIDES = Path(__file__).resolve().parents[2] / "data" / "seeds" / "corpus" / "tides.md"
+
+
+def test_from_text_on_embedded_model(real_engine):
+    docs, _ = read_documents([str(TIDES)])
+    cfg = TextToInstructionsConfig(
+        chunk_tokens=256, overlap_tokens=32, pairs_per_chunk=2, sampling=SamplingConfig(temperature=0.7, max_tokens=384)
+    )
+    result = TextToInstructions(config=cfg)(docs, real_engine, "it")
+    s = result.sft.stats
+    assert s.rows_in == s.rows_out + s.rejected and s.rows_in >= len(result.chunks) > 1
+    assert result.augmented.num_rows == len(result.chunks)
+    assert max(c.end for c in result.chunks) == len(docs[0].text.rstrip())
+
+
+def test_persona_from_text_on_embedded_model(real_engine):
+    import pyarrow as pa
+
+    chunks = pa.table({"id": ["c1"], "text": [TIDES.read_text()[:1500]]})
+    cfg = PersonasConfig(sampling=SamplingConfig(temperature=0.7, max_tokens=160))
+    result = PersonasFromText(config=cfg)(chunks, real_engine, "it")
+    assert result.stats.rows_in == 1 == result.stats.rows_out + result.stats.rejected
