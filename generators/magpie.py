@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 from generators.chat_template import end_of_user_turn, pre_query_prefix
 from generators.engines.base import ChatMessages, Completion, Engine
-from generators.result import Reject, StageResult, rejects_table
+from generators.result import Reject, SftCollector, StageResult
 from schemas.config import Frozen, MagpieConfig, SamplingConfig
-from schemas.manifest import StageStats
-from schemas.rows import SFT_SCHEMA, Message, RejectRow, SftRow, content_id, text_hash, to_table, utc_now
+from schemas.rows import content_id, text_hash, utc_now
 
 GENERATOR_VERSION = "1"
 
@@ -164,34 +163,10 @@ class Magpie(Frozen):
             parent_ids=[],
             created_at=utc_now(),
         )
-        rows: dict[str, SftRow] = {}
-        rejects: list[RejectRow] = []
+        out = SftCollector("magpie")
         for c in convs:
             messages = [*self.system(), *c.messages]
-            if c.reject is None:
-                row_id = content_id(messages)
-                if row_id in rows:
-                    c.reject = Reject("duplicate_conversation", f"same content as row {row_id}", "")
-                else:
-                    rows[row_id] = SftRow(
-                        id=row_id,
-                        messages=[Message(**m) for m in messages],
-                        instruction=c.messages[0]["content"],
-                        response=c.messages[1]["content"],
-                        prompt_tokens=c.prompt_tokens,
-                        completion_tokens=c.completion_tokens,
-                        seed=c.seed,
-                        **lineage,
-                    )
-                    continue
-            rejects.append(c.reject.to_row("magpie", c.seed, {"messages": messages}, lineage))
-        stats = StageStats(
-            name="magpie",
-            rows_in=len(convs),
-            rows_out=len(rows),
-            rejected=len(rejects),
-            prompt_tokens=sum(c.prompt_tokens for c in convs),
-            completion_tokens=sum(c.completion_tokens for c in convs),
-            seconds=round(seconds, 3),
+            out.add(messages, c.reject, c.seed, lineage, (c.prompt_tokens, c.completion_tokens))
+        return out.result(
+            len(convs), sum(c.prompt_tokens for c in convs), sum(c.completion_tokens for c in convs), seconds
         )
-        return StageResult(to_table(rows.values(), SFT_SCHEMA), rejects_table(rejects), stats)

@@ -47,18 +47,15 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from filters.dedup import Dedup, DedupConfig, normalize
 from filters.judge import parse_verdict
 from generators.engines.base import Completion, Engine
-from generators.result import Reject, StageResult, rejects_table
+from generators.result import Reject, SftCollector, StageResult, rejects_table
 from generators.templates import PromptTemplate, load_template
 from schemas.config import Frozen, SamplingConfig
 from schemas.errors import ConfigError
 from schemas.manifest import StageStats
 from schemas.rows import (
     REJECT_SCHEMA,
-    SFT_SCHEMA,
     Lineage,
-    Message,
     RejectRow,
-    SftRow,
     arrow_schema,
     content_id,
     text_hash,
@@ -652,35 +649,20 @@ class PersonaTasks(Frozen):
         )
 
     def _result(self, engine: Engine, tasks: list[_Task], run_id: str, started: float) -> StageResult:
-        rows: dict[str, SftRow] = {}
-        rejects: list[RejectRow] = []
+        out = SftCollector("persona_tasks")
         for t in tasks:
-            lineage = self._lineage(engine, t, run_id)
-            messages = [*self.system(), *t.messages]
-            row_id = content_id(messages)
-            if t.reject is None and row_id in rows:
-                t.reject = Reject("duplicate_conversation", f"same content as row {row_id}", "")
-            if t.reject is None:
-                rows[row_id] = SftRow(
-                    id=row_id,
-                    messages=[Message(**m) for m in messages],
-                    instruction=t.messages[0]["content"],
-                    response=t.messages[1]["content"],
-                    prompt_tokens=t.prompt_tokens,
-                    completion_tokens=t.completion_tokens,
-                    seed=t.seed,
-                    **lineage,
-                )
-                continue
-            record = {"persona_id": t.persona_id, "persona": t.persona, "index": t.index, "messages": messages}
-            rejects.append(t.reject.to_row("persona_tasks", t.seed, record, lineage))
-        stats = StageStats(
-            name="persona_tasks",
-            rows_in=len(tasks),
-            rows_out=len(rows),
-            rejected=len(rejects),
-            prompt_tokens=sum(t.prompt_tokens for t in tasks),
-            completion_tokens=sum(t.completion_tokens for t in tasks),
-            seconds=round(time.perf_counter() - started, 3),
+            record = {"persona_id": t.persona_id, "persona": t.persona, "index": t.index}
+            out.add(
+                [*self.system(), *t.messages],
+                t.reject,
+                t.seed,
+                self._lineage(engine, t, run_id),
+                (t.prompt_tokens, t.completion_tokens),
+                record,
+            )
+        return out.result(
+            len(tasks),
+            sum(t.prompt_tokens for t in tasks),
+            sum(t.completion_tokens for t in tasks),
+            time.perf_counter() - started,
         )
-        return StageResult(to_table(rows.values(), SFT_SCHEMA), rejects_table(rejects), stats)

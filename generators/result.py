@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from schemas.manifest import StageStats
-from schemas.rows import REJECT_SCHEMA, RejectRow, content_id, to_table
+from schemas.rows import REJECT_SCHEMA, SFT_SCHEMA, Message, RejectRow, SftRow, content_id, to_table
 
 
 @dataclass(frozen=True)
@@ -45,3 +45,52 @@ class StageResult:
 
 def rejects_table(rejects: list[RejectRow]) -> pa.Table:
     return to_table(rejects, REJECT_SCHEMA)
+
+
+class SftCollector:
+    """Turns finished conversations into SFT rows (content-hash ids; a repeat of an earlier row
+    becomes a `duplicate_conversation` reject) and failed ones into rejects, then one StageResult."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        self.rows: dict[str, SftRow] = {}
+        self.rejects: list[RejectRow] = []
+
+    def add(
+        self,
+        messages: list[dict[str, str]],
+        reject: Reject | None,
+        seed: int,
+        lineage: dict[str, Any],
+        usage: tuple[int, int],
+        record: dict[str, Any] | None = None,
+    ) -> None:
+        row_id = content_id(messages)
+        if reject is None and row_id in self.rows:
+            reject = Reject("duplicate_conversation", f"same content as row {row_id}", "")
+        if reject is not None:
+            self.rejects.append(reject.to_row(self.stage, seed, {"messages": messages, **(record or {})}, lineage))
+            return
+        first = {m["role"]: m["content"] for m in reversed(messages) if m["role"] in ("user", "assistant")}
+        self.rows[row_id] = SftRow(
+            id=row_id,
+            messages=[Message(**m) for m in messages],
+            instruction=first["user"],
+            response=first["assistant"],
+            prompt_tokens=usage[0],
+            completion_tokens=usage[1],
+            seed=seed,
+            **lineage,
+        )
+
+    def result(self, rows_in: int, prompt_tokens: int, completion_tokens: int, seconds: float) -> StageResult:
+        stats = StageStats(
+            name=self.stage,
+            rows_in=rows_in,
+            rows_out=len(self.rows),
+            rejected=len(self.rejects),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            seconds=round(seconds, 3),
+        )
+        return StageResult(to_table(self.rows.values(), SFT_SCHEMA), rejects_table(self.rejects), stats)
