@@ -61,8 +61,9 @@ def generate_magpie(
     config: Path = typer.Option(None, "--config", "-c", help="YAML/JSON file with `engine:` and `magpie:` keys."),
     data_dir: Path = DataDir,
 ) -> None:
-    """Magpie self-prompting: the model writes instructions from its own pre-query template,
-    then answers them. Publishes DATASET as a new immutable version.
+    """Magpie self-prompting: instructions from the model's own pre-query template, then answers.
+
+    Publishes DATASET as a new immutable version.
 
     Example:  synthloom generate magpie --n 200 --dataset magpie_demo --config gpu.yaml
     """
@@ -167,8 +168,10 @@ def generate_from_text(
     config: Path = SourceConfigOpt,
     data_dir: Path = DataDir,
 ) -> None:
-    """Grounded instruction/response pairs from your documents (chunked by the model's tokenizer),
-    plus an instruction-augmented pretraining corpus. Unreadable inputs are skipped and recorded.
+    """Grounded instruction/response pairs from your documents, plus an augmented corpus.
+
+    Documents are chunked by the model's tokenizer; the corpus (NAME_corpus) is each chunk followed
+    by its pairs. Unreadable inputs are skipped and recorded in the rejects table.
 
     Example:  synthloom generate from-text data/seeds/corpus --dataset docs_qa
     """
@@ -183,8 +186,10 @@ def generate_personas(
     config: Path = SourceConfigOpt,
     data_dir: Path = DataDir,
 ) -> None:
-    """Persona x task templates (user prompt, hard math problem, article; or your own .jinja via
-    persona_tasks.templates): each persona writes a request, the model answers it.
+    """Persona x task templates: each persona writes a request, the model answers it.
+
+    Built-in templates: a user prompt, a hard math problem, an article; add your own .jinja files
+    via persona_tasks.templates in the config.
 
     Example:  synthloom generate personas --personas personas_v --dataset persona_sft
     """
@@ -235,8 +240,10 @@ def score_cmd(
     pairwise: bool = typer.Option(False, "--pairwise", help="Sample candidates, judge pairs both ways, emit DPO rows."),
     data_dir: Path = DataDir,
 ) -> None:
-    """LLM-judge a dataset version: rubric scores as judge_* columns (unparseable verdicts become
-    rejects), or with --pairwise a DPO dataset (prompt, chosen, rejected) from position-swapped pairs.
+    """LLM-judge a dataset version: rubric scores, or DPO pairs with --pairwise.
+
+    Rubric scores become judge_* columns (unparseable verdicts become rejects); --pairwise judges
+    candidate pairs in both orders and keeps consistent verdicts as (prompt, chosen, rejected).
 
     Example:  synthloom score demo@v1 --out demo_scored
     """
@@ -257,9 +264,10 @@ def filter_cmd(
     ),
     data_dir: Path = DataDir,
 ) -> None:
-    """Quality filters (length, repetition, runaway loops, refusals, ':' endings, language, judge score),
-    then n-gram decontamination against --benchmark sets. Dropped rows land in the rejects table
-    with their reason.
+    """Quality heuristics, then n-gram decontamination against --benchmark sets.
+
+    Heuristics: length, truncation, ':' endings, refusals, judge score, runaway loops, repetition,
+    language. Dropped rows land in the rejects table with their reason.
 
     Example:  synthloom filter demo_scored@v1 --out demo_clean --benchmark gsm8k_test.jsonl
     """
@@ -270,9 +278,10 @@ def filter_cmd(
 @app.command("dedup")
 @friendly_errors
 def dedup_cmd(ref: str = RefArg, out: str = OutOpt, config: Path = ConfigOpt, data_dir: Path = DataDir) -> None:
-    """Exact and near-duplicate removal (MinHash-LSH candidates verified with rapidfuzz), also against
-    every earlier version of OUT through a persisted index, so repeated runs never re-add old rows.
-    Dropped rows name their cluster and the row kept.
+    """Exact and near-duplicate removal, also against every earlier version of OUT.
+
+    MinHash-LSH candidates are verified with rapidfuzz; a persisted index means repeated runs never
+    re-add old rows. Dropped rows name their cluster and the row kept.
 
     Example:  synthloom dedup demo_clean@v1 --out demo_final
     """
@@ -316,8 +325,10 @@ def query_cmd(
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
     data_dir: Path = DataDir,
 ) -> None:
-    """Read-only SQL (DuckDB) over every dataset. Views: NAME (latest version), NAME_all (all
-    versions, plus a `version` column), NAME_rejects (latest version's rejects).
+    """Read-only SQL (DuckDB) over every dataset.
+
+    Views: NAME (latest version), NAME_all (all versions, plus a `version` column), NAME_rejects
+    (latest version's rejects).
 
     Example:  synthloom query "SELECT version, count(*) FROM demo_all GROUP BY 1"
     """
