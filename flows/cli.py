@@ -288,6 +288,25 @@ def dedup_cmd(ref: str = RefArg, out: str = OutOpt, config: Path = ConfigOpt, da
     _transform("dedup", ref, out, config, data_dir)
 
 
+@app.command("export")
+@friendly_errors
+def export_cmd(
+    ref: str = RefArg,
+    fmt: str = typer.Option("chat-jsonl", "--format", "-f", help="chat-jsonl, sharegpt or hf (datasets folder)"),
+    output: Path = typer.Option(..., "--output", "-o", help="File (jsonl) or folder (hf) to create."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Write a version in a format trainers read directly.
+
+    Example:  synthloom export demo@v1 --format chat-jsonl --output demo_v1.jsonl
+    """
+    from flows.export import export_version
+
+    version = _store(data_dir).get(ref)
+    n = export_version(version, fmt, output)
+    typer.echo(f"exported {n} rows of {version.ref} as {fmt} -> {output}")
+
+
 @datasets_app.command("list")
 @friendly_errors
 def datasets_list(data_dir: Path = DataDir) -> None:
