@@ -88,8 +88,10 @@ def main() -> None:
     print(f"model: {engine.model_id}; engine load {load_s:.1f}s; n={args.n}; repeats={args.repeats}")
     print(f"batches per run: {len(recorder.batches)}; kept {result.stats.rows_out}/{result.stats.rows_in}")
     for i, ((rs, rt), (os_, ot)) in enumerate(zip(raw_runs, our_runs, strict=True)):
-        print(f"  run {i + 1}: raw {rt} tok in {rs:.2f}s = {rt / rs:.1f} tok/s | magpie {ot} tok in {os_:.2f}s = "
-              f"{ot / os_:.1f} tok/s")
+        print(
+            f"  run {i + 1}: raw {rt} tok in {rs:.2f}s = {rt / rs:.1f} tok/s | magpie {ot} tok in {os_:.2f}s = "
+            f"{ot / os_:.1f} tok/s"
+        )
     raw_best, our_best = max(raw_tps), max(our_tps)
     print(f"raw vllm.LLM.generate: {raw_best:.1f} tok/s (best of {args.repeats})")
     print(f"synthloom Magpie stage: {our_best:.1f} tok/s (best of {args.repeats})")

@@ -23,6 +23,7 @@ class SamplingConfig(Frozen):
     max_tokens: int = Field(256, ge=1)
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    repetition_penalty: float = Field(1.0, gt=0.0, description=">1 discourages loops; sent only when != 1")
 
 
 class VllmOptions(Frozen):

@@ -126,6 +126,8 @@ def _sampling_body(sp: SamplingConfig) -> dict[str, Any]:
         body["stop"] = list(sp.stop)
     if sp.seed is not None:
         body["seed"] = sp.seed
+    if sp.repetition_penalty != 1.0:  # a vLLM extension; plain OpenAI servers may refuse it
+        body["repetition_penalty"] = sp.repetition_penalty
     return body
 
 

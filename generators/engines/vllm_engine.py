@@ -129,6 +129,7 @@ class VllmEngine:
             max_tokens=sp.max_tokens,
             stop=list(sp.stop) or None,
             seed=sp.seed,
+            repetition_penalty=sp.repetition_penalty,
             structured_outputs=structured,
         )
 

@@ -68,3 +68,10 @@ def test_retries_5xx_with_backoff_then_succeeds():
 def test_chat_template_needs_a_tokenizer():
     with pytest.raises(EngineUnavailableError, match="engine.openai.tokenizer"):
         engine("http://127.0.0.1:1/v1").render_chat([{"role": "user", "content": "x"}], True)
+
+
+def test_sampling_body_sends_extensions_only_when_set():
+    from generators.engines.openai_compat import _sampling_body
+
+    assert "repetition_penalty" not in _sampling_body(SamplingConfig())
+    assert _sampling_body(SamplingConfig(repetition_penalty=1.1, seed=3))["repetition_penalty"] == 1.1
