@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from generators.chat_template import end_of_user_turn, pre_query_prefix
 from generators.engines.base import ChatMessages, Completion, Engine
-from generators.result import Reject, SftCollector, StageResult
+from generators.result import Reject, SftCollector, StageResult, check_generated
 from schemas.config import Frozen, MagpieConfig, SamplingConfig
 from schemas.rows import content_id, text_hash, utc_now
 
@@ -71,14 +71,9 @@ class Magpie(Frozen):
         return pre_query_prefix(engine.render_chat, history, self.config.system_prompt)
 
     def parse_instruction(self, c: Completion, special_tokens: tuple[str, ...]) -> str | Reject:
-        text = c.text.strip()
-        if c.truncated:
-            return Reject("instruction_truncated", f"hit max_tokens={self.config.instruction.max_tokens}", c.text)
-        if not text:
-            return Reject("instruction_empty", "model wrote nothing before end of turn", c.text)
-        leaked = [t for t in special_tokens if t and t in text]
-        if leaked:
-            return Reject("instruction_template_leak", f"contains control token {leaked[0]!r}", c.text)
+        text = check_generated(c.text.strip(), c, "instruction", self.config.instruction.max_tokens, special_tokens)
+        if isinstance(text, Reject):
+            return text
         if text.endswith(":"):
             return Reject("instruction_ends_with_colon", "ends with ':' (an unfinished prompt)", c.text)
         words = len(text.split())
@@ -89,15 +84,7 @@ class Magpie(Frozen):
         return text
 
     def parse_response(self, c: Completion, special_tokens: tuple[str, ...]) -> str | Reject:
-        text = c.text.strip()
-        if c.truncated:
-            return Reject("response_truncated", f"hit max_tokens={self.config.response.max_tokens}", c.text)
-        if not text:
-            return Reject("response_empty", "model answered nothing", c.text)
-        leaked = [t for t in special_tokens if t and t in text]
-        if leaked:
-            return Reject("response_template_leak", f"contains control token {leaked[0]!r}", c.text)
-        return text
+        return check_generated(c.text.strip(), c, "response", self.config.response.max_tokens, special_tokens)
 
     def instruction_params(self, conv: _Conversation, turn: int, stop: str) -> SamplingConfig:
         p = self.config.instruction

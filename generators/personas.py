@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from filters.dedup import Dedup, DedupConfig, normalize
 from filters.judge import parse_verdict
 from generators.engines.base import Completion, Engine
-from generators.result import Reject, SftCollector, StageResult, rejects_table
+from generators.result import Reject, SftCollector, StageResult, check_generated, rejects_table
 from generators.templates import PromptTemplate, load_template
 from schemas.config import Frozen, SamplingConfig
 from schemas.errors import ConfigError
@@ -563,13 +563,9 @@ class PersonaTasks(Frozen):
         return [{"role": "user", "content": template.render(persona=persona, index=index)}]
 
     def parse_instruction(self, c: Completion, special: tuple[str, ...]) -> str | Reject:
-        text = unquote(c.text)
-        if c.truncated:
-            return Reject("instruction_truncated", f"hit max_tokens={self.config.instruction.max_tokens}", c.text)
-        if not text:
-            return Reject("instruction_empty", "the model wrote nothing", c.text)
-        if leaked := _leak(text, special):
-            return Reject("instruction_template_leak", f"contains control token {leaked!r}", c.text)
+        text = check_generated(unquote(c.text), c, "instruction", self.config.instruction.max_tokens, special)
+        if isinstance(text, Reject):
+            return text
         if _REFUSAL.match(text):
             return Reject("instruction_refusal", "the model declined the task", c.text)
         if _PREAMBLE.match(text):
@@ -580,14 +576,7 @@ class PersonaTasks(Frozen):
         return text
 
     def parse_response(self, c: Completion, special: tuple[str, ...]) -> str | Reject:
-        text = c.text.strip()
-        if c.truncated:
-            return Reject("response_truncated", f"hit max_tokens={self.config.response.max_tokens}", c.text)
-        if not text:
-            return Reject("response_empty", "the model answered nothing", c.text)
-        if leaked := _leak(text, special):
-            return Reject("response_template_leak", f"contains control token {leaked!r}", c.text)
-        return text
+        return check_generated(c.text.strip(), c, "response", self.config.response.max_tokens, special)
 
     def _tasks(self, personas: pa.Table, templates: list[PromptTemplate]) -> list[_Task]:
         tasks = []

@@ -8,6 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from generators.engines.base import Completion
 from schemas.manifest import StageStats
 from schemas.rows import REJECT_SCHEMA, SFT_SCHEMA, Message, RejectRow, SftRow, content_id, to_table
 
@@ -34,6 +35,19 @@ class Reject:
             seed=seed,
             **lineage,
         )
+
+
+def check_generated(text: str, c: Completion, kind: str, max_tokens: int, special: tuple[str, ...]) -> str | Reject:
+    """The checks every generated turn gets: runaway (hit max_tokens), empty, control-token leak.
+    `text` is the cleaned output; reasons are `<kind>_truncated|_empty|_template_leak`."""
+    if c.truncated:
+        return Reject(f"{kind}_truncated", f"hit max_tokens={max_tokens}", c.text)
+    if not text:
+        return Reject(f"{kind}_empty", "the model wrote nothing", c.text)
+    leaked = [t for t in special if t and t in text]
+    if leaked:
+        return Reject(f"{kind}_template_leak", f"contains control token {leaked[0]!r}", c.text)
+    return text
 
 
 @dataclass(frozen=True)
