@@ -111,7 +111,7 @@ def main() -> None:
     print(f"batches per run: {len(recorder.batches)}; kept {stats.rows_out}/{stats.rows_in}")
     for i, ((rs, rt), (os_, ot)) in enumerate(zip(raw_runs, our_runs, strict=True)):
         print(
-            f"  run {i + 1}: raw {rt} tok in {rs:.2f}s = {rt / rs:.1f} tok/s | magpie {ot} tok in {os_:.2f}s = "
+            f"  run {i + 1}: raw {rt} tok in {rs:.2f}s = {rt / rs:.1f} tok/s | ours {ot} tok in {os_:.2f}s = "
             f"{ot / os_:.1f} tok/s"
         )
     raw_best, our_best = max(raw_tps), max(our_tps)
