@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from filters.dedup import Dedup, DedupConfig, normalize
 from filters.judge import parse_verdict
 from generators.engines.base import Completion, Engine
-from generators.result import Reject, SftCollector, StageResult, check_generated, rejects_table
+from generators.result import Reject, SftCollector, StageResult, check_generated, leaked_token, rejects_table
 from generators.templates import PromptTemplate, load_template
 from schemas.config import Frozen, SamplingConfig
 from schemas.errors import ConfigError
@@ -176,10 +176,6 @@ def _seed_of(*parts: Any) -> int:
     return int(content_id(*parts)[:8], 16)
 
 
-def _leak(text: str, special: tuple[str, ...]) -> str | None:
-    return next((t for t in special if t and t in text), None)
-
-
 def _require_variable(template: PromptTemplate, variable: str) -> PromptTemplate:
     """A template that never uses the value it exists for is a mistake; say so before any model call."""
     used = jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(template.text))
@@ -217,7 +213,7 @@ def parse_persona(c: Completion, special: tuple[str, ...], cfg: PersonasConfig) 
     text = clean_text(verdict.persona)  # type: ignore[attr-defined]
     if not text:
         return Reject("persona_empty", "the persona is blank", c.text)
-    if leaked := _leak(text, special):
+    if leaked := leaked_token(text, special):
         return Reject("persona_template_leak", f"contains control token {leaked!r}", c.text)
     if _REFUSAL.match(text):
         return Reject("persona_refusal", "the model declined instead of describing a person", c.text)

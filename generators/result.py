@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,6 +38,11 @@ class Reject:
         )
 
 
+def leaked_token(text: str, special: Sequence[str]) -> str | None:
+    """The first control token (e.g. '<|im_start|>') found inside generated text, if any."""
+    return next((t for t in special if t and t in text), None)
+
+
 def check_generated(text: str, c: Completion, kind: str, max_tokens: int, special: tuple[str, ...]) -> str | Reject:
     """The checks every generated turn gets: runaway (hit max_tokens), empty, control-token leak.
     `text` is the cleaned output; reasons are `<kind>_truncated|_empty|_template_leak`."""
@@ -44,9 +50,8 @@ def check_generated(text: str, c: Completion, kind: str, max_tokens: int, specia
         return Reject(f"{kind}_truncated", f"hit max_tokens={max_tokens}", c.text)
     if not text:
         return Reject(f"{kind}_empty", "the model wrote nothing", c.text)
-    leaked = [t for t in special if t and t in text]
-    if leaked:
-        return Reject(f"{kind}_template_leak", f"contains control token {leaked[0]!r}", c.text)
+    if leaked := leaked_token(text, special):
+        return Reject(f"{kind}_template_leak", f"contains control token {leaked!r}", c.text)
     return text
 
 

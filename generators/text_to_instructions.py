@@ -42,7 +42,7 @@ from rapidfuzz import fuzz
 from filters.judge import parse_verdict
 from generators.documents import Chunk, Document, ReadOptions, Skipped, as_token_spans, chunk_document, read_documents
 from generators.engines.base import Completion, Engine
-from generators.result import Reject, StageResult, rejects_table
+from generators.result import Reject, StageResult, leaked_token, rejects_table
 from generators.templates import PromptTemplate, load_template
 from schemas.config import Frozen, SamplingConfig
 from schemas.errors import SynthloomError
@@ -406,9 +406,9 @@ class TextToInstructions(Frozen):
     def check_pair(self, pair: Pair, chunk: Chunk, special_tokens: Sequence[str]) -> Reject | None:
         """Why a well-formed pair is not kept, or None."""
         raw = json.dumps(pair.as_dict(), ensure_ascii=False)
-        leaked = [t for t in special_tokens if t and (t in pair.question or t in pair.answer)]
+        leaked = leaked_token(f"{pair.question}\n{pair.answer}", special_tokens)
         if leaked:
-            return Reject("pair_template_leak", f"contains control token {leaked[0]!r}", raw)
+            return Reject("pair_template_leak", f"contains control token {leaked!r}", raw)
         if self.config.standalone_questions and _CONTEXT_REFERENCE.search(pair.question):
             return Reject("question_needs_context", "refers to the passage, which the SFT row does not include", raw)
         g = grounding(pair, chunk.text)
