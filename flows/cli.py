@@ -231,6 +231,97 @@ OutOpt = typer.Option(..., "--out", "-o", help="Output dataset name; gets a new 
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML/JSON with judge:, candidates:, ... sections.")
 
 
+PipelineArg = typer.Argument(..., help="Pipeline YAML: dataset, engine, sources, judge, heuristics, dedup, ...")
+
+
+def _load_pipeline(pipeline: Path) -> Any:
+    from flows.pipeline_config import load_pipeline_config
+    from generators.engines.models import resolve_model
+
+    cfg = load_pipeline_config(pipeline)
+    engines = [cfg.engine] + ([cfg.judge.engine] if cfg.judge and "engine" in cfg.judge.model_fields_set else [])
+    for e in engines:
+        if e.backend == "vllm":
+            resolve_model(e.model, e.vllm.allow_hub_download)  # fail before any work
+    return cfg
+
+
+@app.command("run")
+@friendly_errors
+def run_cmd(
+    pipeline: Path = PipelineArg,
+    tag: str = typer.Option("", "--tag", help="Run label mixed into every seed: a new tag samples new data."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Run the whole DAG of PIPELINE once: sources -> judge -> filters -> dedup -> decontamination
+    -> one new version. Work is sharded and checkpointed: after a crash or kill, run the same command
+    again and it resumes; a run that already published is not published twice.
+
+    Example:  synthloom run examples/pipeline.yaml
+    """
+    cfg = _load_pipeline(pipeline)
+    _prefect_env()
+    from flows.pipeline import pipeline_flow
+
+    root = data_dir.resolve() / "datasets"
+    summary = pipeline_flow(cfg.model_dump(mode="json"), str(root), tag)
+    _print_run(summary, data_dir)
+
+
+def _print_run(summary: dict[str, Any], data_dir: Path) -> None:
+    if summary["already_published"]:
+        typer.echo(f"already published by an earlier run of this config: {', '.join(summary['versions'])}")
+        return
+    typer.echo(f"\nrun finished in {summary['wall_seconds']:.1f}s; shard tasks:")
+    for stage, s in summary["stages"].items():
+        typer.echo(f"  {stage}: {s['run']} run, {s['cached']} from checkpoints, {s['seconds']:.1f}s")
+    share = summary["outside_llm_share"]
+    typer.echo(f"  merge/dedup/decontaminate/publish: {summary['publish_seconds']:.1f}s; outside the LLM: {share:.1%}")
+    store = _store(data_dir)
+    for ref in summary["versions"]:
+        _print_summary(data_dir, store.get(ref))
+
+
+@app.command("serve")
+@friendly_errors
+def serve_cmd(
+    pipeline: Path = PipelineArg,
+    cron: str = typer.Option(..., "--cron", help='Cron schedule, e.g. "0 3 * * *" (03:00 every day).'),
+    name: str = typer.Option(None, "--name", help="Deployment name [default: the dataset name]."),
+    timezone: str = typer.Option("UTC", "--timezone", help="Time zone of the cron schedule."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Serve PIPELINE on a schedule (Prefect `serve`): each scheduled run publishes a new version
+    whose manifest names the version before it. Needs a Prefect server: `prefect server start`,
+    then PREFECT_API_URL=http://127.0.0.1:4200/api. Stop with Ctrl-C.
+
+    Example:  synthloom serve examples/pipeline.yaml --cron "0 3 * * *"
+    """
+    cfg = _load_pipeline(pipeline)
+    _check_cron(cron, timezone)
+    _prefect_env()
+    from prefect.schedules import Cron
+
+    from flows.pipeline import pipeline_flow
+
+    params = {"config": cfg.model_dump(mode="json"), "root": str(data_dir.resolve() / "datasets")}
+    pipeline_flow.serve(name=name or cfg.dataset, schedules=[Cron(cron, timezone=timezone)], parameters=params)
+
+
+def _check_cron(cron: str, timezone: str) -> None:
+    from prefect.client.schemas.schedules import CronSchedule
+    from pydantic import ValidationError
+
+    from schemas.errors import ConfigError
+
+    try:
+        CronSchedule(cron=cron, timezone=timezone)
+    except ValidationError as err:
+        msg = err.errors()[0]["msg"]
+        example = '--cron "0 3 * * *" --timezone UTC'
+        raise ConfigError(f"invalid --cron {cron!r} / --timezone {timezone!r}: {msg} (e.g. {example})") from None
+
+
 @app.command("score")
 @friendly_errors
 def score_cmd(

@@ -65,11 +65,11 @@ def op_filter(
     return results[-1].rows, results
 
 
-def dedup_index(store: DatasetStore, out: str, cfg: TransformConfig) -> DedupIndex:
-    return DedupIndex(store.root / out / ".dedup-index", cfg.dedup)
+def dedup_index(store: DatasetStore, out: str, cfg: DedupConfig) -> DedupIndex:
+    return DedupIndex(store.root / out / ".dedup-index", cfg)
 
 
-def sync_index(store: DatasetStore, out: str, cfg: TransformConfig) -> int:
+def sync_index(store: DatasetStore, out: str, cfg: DedupConfig) -> int:
     """Add every published version of `out` the index lacks (after a publish, or to catch up after
     a crash between publish and index update). Returns rows added."""
     import pyarrow.parquet as pq
@@ -83,7 +83,7 @@ def op_dedup(
     table: pa.Table, cfg: TransformConfig, store: DatasetStore, out: str
 ) -> tuple[pa.Table, list[StageResult]]:
     """Exact + near-duplicate removal, also against every earlier version of `out`."""
-    sync_index(store, out, cfg)
+    sync_index(store, out, cfg.dedup)
     result = Dedup(config=cfg.dedup, index_dir=store.root / out / ".dedup-index")(table)
     return result.rows, [result]
 

@@ -83,12 +83,36 @@ class GenerateConfig(Frozen):
     magpie: MagpieConfig = MagpieConfig()
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
+def _readable_loc(loc: tuple[Any, ...], data: Any) -> str:
+    """Dotted path of an error, without the tag pydantic adds for a `kind:`-discriminated union
+    (`sources.0.magpie.magpie.n` -> `sources.0.magpie.n`)."""
+    parts: list[str] = []
+    node = data
+    skip_tag = True
+    for seg in loc:
+        if skip_tag and isinstance(node, dict) and node.get("kind") == seg:
+            skip_tag = False
+            continue
+        parts.append(str(seg))
+        node = node[seg] if isinstance(node, dict | list) and _has(node, seg) else None
+        skip_tag = True
+    return ".".join(parts) or "(top level)"
+
+
+def _has(node: dict | list, seg: Any) -> bool:
+    return seg in node if isinstance(node, dict) else isinstance(seg, int) and 0 <= seg < len(node)
+
+
+def _format_validation_error(err: ValidationError, source: str, data: Any = None) -> str:
     lines = [f"invalid config in {source}:"]
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    errors = err.errors()
+    deeper = {e["loc"][:1] for e in errors if len(e["loc"]) > 1}
+    for e in errors:
+        if e["type"] == "too_short" and e["loc"][:1] in deeper:
+            continue  # a list whose items failed also reports itself as too short: noise
+        where = _readable_loc(e["loc"], data)
         if e["type"] == "extra_forbidden":
-            lines.append(f"  {where}: unknown key (check the spelling; see `synthloom generate magpie --help`)")
+            lines.append(f"  {where}: unknown key (check the spelling against the documented keys)")
         else:
             lines.append(f"  {where}: {e['msg']} (got {e.get('input')!r})")
     return "\n".join(lines)
@@ -98,7 +122,7 @@ def parse_config(model: type[Frozen], data: dict[str, Any], source: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_validation_error(err, source)) from None
+        raise ConfigError(_format_validation_error(err, source, data)) from None
 
 
 def load_config(model: type[Frozen], path: Path | None, overrides: dict[str, Any] | None = None) -> Any:

@@ -1,0 +1,91 @@
+"""The one YAML file behind `synthloom run` / `synthloom serve`: sources -> judge -> filters ->
+dedup -> decontamination -> one published version. Validated up front, so a misspelled key or a
+bad value stops the run before any model loads, with the key's dotted path in the message.
+
+    dataset: daily_sft
+    shard_size: 16
+    sources:
+      - kind: magpie
+        magpie: {n: 64}
+      - kind: from_text
+        inputs: [data/seeds/corpus]
+      - kind: persona_tasks
+        limit: 20
+    judge: {}            # omit or `null` to skip judging
+    heuristics: {min_judge_score: 3}   # applies only when a judge ran
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from filters.decontaminate import DecontamConfig
+from filters.dedup import DedupConfig
+from filters.heuristics import HeuristicsConfig
+from filters.judge import JudgeConfig
+from flows.store import check_name
+from generators.personas import PersonaTasksConfig
+from generators.text_to_instructions import TextToInstructionsConfig
+from schemas.config import EngineConfig, Frozen, MagpieConfig, load_config
+from schemas.errors import DatasetError
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,30}$"
+
+
+class MagpieSource(Frozen):
+    kind: Literal["magpie"]
+    name: str = Field("magpie", pattern=NAME_PATTERN, description="stage name in the manifest; unique per source")
+    magpie: MagpieConfig = MagpieConfig()
+
+
+class FromTextSource(Frozen):
+    kind: Literal["from_text"]
+    name: str = Field("from_text", pattern=NAME_PATTERN)
+    inputs: tuple[str, ...] = Field(..., min_length=1, description="files, folders or globs of txt/md/jsonl/parquet")
+    docs_per_shard: int = Field(4, ge=1, description="documents per shard (a shard is the unit of resume)")
+    corpus: bool = Field(True, description="also publish the instruction-augmented corpus as <dataset>_corpus")
+    text_to_instructions: TextToInstructionsConfig = TextToInstructionsConfig()
+
+
+class PersonaTasksSource(Frozen):
+    kind: Literal["persona_tasks"]
+    name: str = Field("persona_tasks", pattern=NAME_PATTERN)
+    personas: str = Field("seeds", description="'seeds' (the shipped seed file) or a personas dataset NAME@vN")
+    seed_file: Path | None = Field(None, description="with personas='seeds': another JSONL of {'persona': ...}")
+    limit: int | None = Field(None, ge=1, description="use only the first N personas")
+    persona_tasks: PersonaTasksConfig = PersonaTasksConfig()
+
+
+Source = Annotated[MagpieSource | FromTextSource | PersonaTasksSource, Field(discriminator="kind")]
+
+
+class PipelineConfig(Frozen):
+    dataset: str = Field(..., description="output dataset; each run publishes a new version of it")
+    engine: EngineConfig = EngineConfig()
+    shard_size: int = Field(32, ge=1, description="Magpie conversations / personas per shard")
+    sources: tuple[Source, ...] = Field(..., min_length=1)
+    judge: JudgeConfig | None = Field(None, description="rubric judge; omit to skip (min_judge_score needs it)")
+    heuristics: HeuristicsConfig = HeuristicsConfig()
+    dedup: DedupConfig | None = Field(DedupConfig(), description="also against every earlier version; null: skip")
+    decontaminate: DecontamConfig = DecontamConfig()
+    task_runner: Literal["local", "ray"] = Field("local", description="ray: shards run on a Ray cluster")
+    ray_address: str | None = Field(None, description="with task_runner=ray: None starts a local Ray instance")
+
+    @model_validator(mode="after")
+    def _check(self) -> PipelineConfig:
+        try:
+            check_name(self.dataset)
+        except DatasetError as err:
+            raise ValueError(str(err)) from None
+        names = [s.name for s in self.sources]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"sources share the name(s) {repeated}: give each source its own `name:`")
+        return self
+
+
+def load_pipeline_config(path: Path, overrides: dict | None = None) -> PipelineConfig:
+    return load_config(PipelineConfig, path, overrides)

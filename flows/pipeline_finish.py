@@ -1,0 +1,182 @@
+"""The end of a pipeline run: gather every shard's checkpoints, merge, dedup (also against earlier
+versions), decontaminate, publish one version (and the augmented corpus of from_text sources).
+The manifest's stages add up: each stage's rows_in == kept + rejected, summed over shards.
+A run whose run key is already in a published manifest is not published again."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from filters.base import split_rows
+from filters.decontaminate import Decontaminate
+from filters.dedup import Dedup
+from flows.pipeline_run import PipelineRun, ShardOut
+from flows.publish import publish_version
+from flows.shard_plan import Plan
+from flows.store import DatasetStore, Version
+from flows.transforms import sync_index
+from generators.documents import skipped_rejects
+from generators.result import StageResult
+from schemas.manifest import StageStats
+from schemas.rows import REJECT_SCHEMA, SFT_SCHEMA
+
+CORPUS_SUFFIX = "_corpus"
+
+
+@dataclass
+class Gathered:
+    rows: list[pa.Table] = field(default_factory=list)
+    rejects: list[pa.Table] = field(default_factory=list)
+    stages: dict[str, StageStats] = field(default_factory=dict)
+
+    def add_stats(self, s: StageStats) -> None:
+        old = self.stages.get(s.name)
+        if old is None:
+            self.stages[s.name] = s
+            return
+        sums = {f: getattr(old, f) + getattr(s, f) for f in ("rows_in", "rows_out", "rejected", "seconds")}
+        tokens = {f: getattr(old, f) + getattr(s, f) for f in ("prompt_tokens", "completion_tokens")}
+        self.stages[s.name] = old.model_copy(update={**sums, **tokens, "seconds": round(sums["seconds"], 3)})
+
+    def add_result(self, r: StageResult) -> None:
+        self.add_stats(r.stats)
+        self.rejects.append(r.rejects)
+
+
+def find_published(store: DatasetStore, name: str, run_key: str) -> Version | None:
+    for v in reversed(store.versions(name)):
+        if v.manifest().config.get("run_key") == run_key:
+            return v
+    return None
+
+
+def gather(run: PipelineRun, plan: Plan, outs: list[ShardOut]) -> Gathered:
+    g = Gathered()
+    for report in plan.reads:
+        g.add_stats(report.stats)
+        g.rejects.append(skipped_rejects(report.skipped, run.run_id))
+    for out in outs:
+        for ck in run.chain(out):
+            g.add_stats(ck.stats)
+            g.rejects.append(ck.read("rejects"))
+        g.rows.append(run.read(out))
+    order = [r.stats.name for r in plan.reads] + [s.name for s in run.cfg.sources] + ["judge", "heuristics"]
+    g.stages = {n: g.stages[n] for n in order if n in g.stages} | g.stages
+    return g
+
+
+def merge(tables: list[pa.Table]) -> StageResult:
+    """One table; a row whose id an earlier shard already produced is a `duplicate_conversation`."""
+    started = time.perf_counter()
+    nonempty = [t for t in tables if t.num_rows] or tables[:1] or [SFT_SCHEMA.empty_table()]
+    table = pa.concat_tables(nonempty, promote_options="default")
+    seen: set[str] = set()
+    verdicts: list[tuple[str, str] | None] = []
+    for row_id in table.column("id").to_pylist():
+        verdicts.append(("duplicate_conversation", f"row {row_id} came from two shards") if row_id in seen else None)
+        seen.add(row_id)
+    return split_rows(table, "merge", verdicts, started=started)
+
+
+def filter_all(run: PipelineRun, store: DatasetStore, g: Gathered) -> pa.Table:
+    """merge -> dedup (with the output's index of earlier versions) -> decontaminate."""
+    result = merge(g.rows)
+    g.add_result(result)
+    if run.cfg.dedup is not None:
+        sync_index(store, run.cfg.dataset, run.cfg.dedup)
+        index_dir = store.root / run.cfg.dataset / ".dedup-index"
+        result = Dedup(config=run.cfg.dedup, index_dir=index_dir)(result.rows)
+        g.add_result(result)
+    if run.cfg.decontaminate.sources:
+        result = Decontaminate(config=run.cfg.decontaminate)(result.rows)
+        g.add_result(result)
+    return result.rows
+
+
+def manifest_config(run: PipelineRun, run_key: str) -> dict[str, Any]:
+    return {"kind": "pipeline", "run_key": run_key, "tag": run.tag, "pipeline": run.cfg.model_dump(mode="json")}
+
+
+def publish_run(run: PipelineRun, plan: Plan, outs: list[ShardOut], run_key: str) -> list[Version]:
+    """Publish the dataset (unless this run key already is) and its corpus (likewise)."""
+    store = DatasetStore(run.root)
+    name = run.cfg.dataset
+    config = manifest_config(run, run_key)
+    main = find_published(store, name, run_key)
+    if main is None:
+        g = gather(run, plan, outs)
+        rows = filter_all(run, store, g)
+        latest = store.versions(name)
+        parents = [*([latest[-1].ref] if latest else []), *plan.inputs]
+        rejects = [r for r in g.rejects if r.num_rows] or [REJECT_SCHEMA.empty_table()]
+        main = publish_version(store, name, rows, rejects, list(g.stages.values()), config, run.run_id, parents)
+        if run.cfg.dedup is not None:
+            sync_index(store, name, run.cfg.dedup)
+    published = [main]
+    corpus = publish_corpus(run, plan, outs, store, main, config, run_key)
+    return published + ([corpus] if corpus else [])
+
+
+def publish_corpus(
+    run: PipelineRun, plan: Plan, outs: list[ShardOut], store: DatasetStore, main: Version, config: dict, run_key: str
+) -> Version | None:
+    wanted = [s.name for s in run.cfg.sources if getattr(s, "corpus", False)]
+    if not wanted:
+        return None
+    name = f"{run.cfg.dataset}{CORPUS_SUFFIX}"
+    if found := find_published(store, name, run_key):
+        return found
+    tables = [run.checkpoint(*o.chain[0]).read("corpus") for o in outs if o.chain[0][0] in wanted]
+    if not tables:
+        return None
+    table = pa.concat_tables(tables)
+    n = table.num_rows
+    stats = [StageStats(name="augment", rows_in=n, rows_out=n, rejected=0)]
+    return publish_version(store, name, table, [], stats, config, run.run_id, [main.ref])
+
+
+def published_refs(run: PipelineRun, run_key: str) -> list[str] | None:
+    """The versions this run key already published, or None when anything is still missing."""
+    store = DatasetStore(run.root)
+    main = find_published(store, run.cfg.dataset, run_key)
+    if main is None:
+        return None
+    refs = [main.ref]
+    if any(getattr(s, "corpus", False) for s in run.cfg.sources):
+        corpus = find_published(store, f"{run.cfg.dataset}{CORPUS_SUFFIX}", run_key)
+        if corpus is None:
+            return None
+        refs.append(corpus.ref)
+    return refs
+
+
+def run_summary(
+    refs: list[str],
+    task_outs: list[ShardOut],
+    wall: float,
+    llm_stages: set[str] | None = None,
+    publish_seconds: float = 0.0,
+    already_published: bool = False,
+) -> dict[str, Any]:
+    """What `synthloom run` prints and returns: versions, per stage the shard tasks run vs loaded
+    from checkpoints and their wall seconds in this run, and the share of wall time spent outside
+    the LLM stages (planning, heuristics, merge/dedup/decontaminate/publish, Prefect itself)."""
+    stages: dict[str, dict[str, Any]] = {}
+    for out in task_outs:
+        s = stages.setdefault(out.stage, {"run": 0, "cached": 0, "seconds": 0.0})
+        s["cached" if out.cached else "run"] += 1
+        s["seconds"] = round(s["seconds"] + out.seconds, 3)
+    llm = sum(s["seconds"] for name, s in stages.items() if name in (llm_stages or set()))
+    return {
+        "versions": refs,
+        "already_published": already_published,
+        "wall_seconds": round(wall, 2),
+        "stages": stages,
+        "publish_seconds": round(publish_seconds, 3),
+        "llm_seconds": round(llm, 3),
+        "outside_llm_share": round(1 - llm / wall, 4) if wall > 0 else 0.0,
+    }
