@@ -419,13 +419,45 @@ def datasets_list(data_dir: Path = DataDir) -> None:
 @datasets_app.command("show")
 @friendly_errors
 def datasets_show(ref: str = typer.Argument(..., help="NAME (latest) or NAME@vN"), data_dir: Path = DataDir) -> None:
-    """A version's manifest: config, counts and tokens per stage, files.
+    """A version's manifest (config, counts and tokens per stage, files) and its dataset card
+    (Markdown + plots: stage counts, rejection reasons, judge scores, lengths, categories, samples).
 
     Example:  synthloom datasets show demo@v1
     """
+    from flows.report import card_path, write_card
+
     version = _store(data_dir).get(ref)
     typer.echo(f"# {version.ref} at {version.path}")
     typer.echo(json.dumps(version.manifest().model_dump(mode="json"), indent=2))
+    card = card_path(version) or write_card(version)  # older versions, or a crash before the card
+    typer.echo(f"\ndataset card: {card} (plots beside it)")
+
+
+@app.command("train")
+@friendly_errors
+def train_cmd(
+    ref: str = typer.Argument(..., help="Dataset version to train on: NAME@vN (NAME alone pins the latest)."),
+    steps: int = typer.Option(None, "--steps", min=1, help="Optimizer steps [config: max_steps, default 3]."),
+    config: Path = typer.Option(None, "--config", "-c", help="YAML/JSON TrainConfig (model, learning_rate, ...)."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Fine-tune a model on a pinned dataset version (TRL SFT; the embedded SmolLM2 on CPU by
+    default) and record which version trained which checkpoint in the catalog view `trainings`.
+
+    Example:  synthloom train demo@v1 --steps 3 && synthloom query "SELECT dataset, checkpoint FROM trainings"
+    """
+    from flows.train import TrainConfig
+    from schemas.config import load_config
+
+    overrides = {"max_steps": steps} if steps is not None else {}
+    cfg = load_config(TrainConfig, config, overrides)
+    _prefect_env()
+    from flows.train import train_flow
+
+    record = train_flow(str(data_dir / "datasets"), ref, cfg)
+    loss = "n/a" if record.final_loss is None else f"{record.final_loss:.3f}"
+    typer.echo(f"trained {record.model} on {record.dataset} ({record.train_rows} rows, {record.steps} steps, ")
+    typer.echo(f"  final loss {loss}, {record.seconds:.0f}s) -> {record.checkpoint}")
 
 
 @app.command("query")
@@ -438,7 +470,7 @@ def query_cmd(
     """Read-only SQL (DuckDB) over every dataset.
 
     Views: NAME (latest version), NAME_all (all versions, plus a `version` column), NAME_rejects
-    (latest version's rejects).
+    (latest version's rejects), trainings (which dataset version trained which checkpoint).
 
     Example:  synthloom query "SELECT version, count(*) FROM demo_all GROUP BY 1"
     """

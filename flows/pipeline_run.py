@@ -118,7 +118,9 @@ class PipelineRun:
         key = cache_key("judge", JUDGE_VERSION, judge.model_dump(mode="json"), self.judge_engine_config(), prev.key)
 
         def make() -> tuple[dict[str, pa.Table], StageStats]:
-            result = RubricJudge(config=judge)(self.read(prev), self.engine_factory(self.judge_engine_config()))
+            rows = self.read(prev)
+            engine = self.engine_factory(self.judge_engine_config()) if rows.num_rows else _NoEngine()
+            result = RubricJudge(config=judge)(rows, engine)
             return _tables(result), result.stats
 
         return self._step(prev.shard, "judge", key, prev.chain, make)
@@ -148,6 +150,19 @@ class PipelineRun:
 
     def with_engine_factory(self, factory: EngineFactory) -> PipelineRun:
         return replace(self, engine_factory=factory)
+
+
+class _NoEngine:
+    """Stands in when a stage has no rows to send: no model is loaded just to score nothing."""
+
+    model_id = ""
+
+    def chat(self, conversations: list, params: list, json_schema: Any = None) -> list:
+        assert not conversations, "_NoEngine got work"
+        return []
+
+    def special_tokens(self) -> tuple[str, ...]:
+        return ()
 
 
 def _tables(result: StageResult) -> dict[str, pa.Table]:

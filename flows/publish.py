@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -9,10 +10,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from flows.report import write_card
 from flows.store import DatasetStore, Version
 from generators.result import StageResult
 from schemas.manifest import Manifest, StageStats
 from schemas.rows import REJECT_SCHEMA, utc_now
+
+log = logging.getLogger(__name__)
 
 
 def code_version() -> str:
@@ -57,7 +61,12 @@ def publish_version(
         rejects=all_rejects.num_rows,
     )
     manifest.check()
-    return store.publish(name, {"rows": rows, "rejects": all_rejects}, manifest)
+    published = store.publish(name, {"rows": rows, "rejects": all_rejects}, manifest)
+    try:
+        write_card(published)
+    except Exception as err:  # the data is published; the card can be regenerated with write_card
+        log.warning("dataset card for %s not written: %s: %s", published.ref, type(err).__name__, err)
+    return published
 
 
 def publish_result(

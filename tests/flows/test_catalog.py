@@ -66,3 +66,50 @@ def test_an_empty_version_keeps_its_schema(tmp_path):
     v = publish(DatasetStore(tmp_path), "empty", [])
     assert query(tmp_path, "SELECT count(*) FROM empty").fetchall() == [(0,)]
     assert pq.read_table(v.files()[0]).schema.names == SFT_SCHEMA.names
+
+
+def _training(dataset: str, checkpoint: str, **config) -> dict:
+    return {
+        "id": checkpoint[-4:],
+        "dataset": dataset,
+        "checkpoint": checkpoint,
+        "final_loss": 1.5,
+        "created_at": "2026-01-02T03:04:05.000001Z",
+        "config": {"max_steps": 3, "output_dir": None, **config},
+    }
+
+
+def test_trainings_view_reads_one_record_per_file(root):
+    import json
+
+    from flows.catalog import trainings_dir
+
+    with pytest.raises(QueryError, match="trainings"):  # no records yet: no view
+        query(root, "SELECT * FROM trainings")
+    folder = trainings_dir(root)
+    folder.mkdir(parents=True)
+    (folder / "a.json").write_text(json.dumps(_training("demo@v1", "/ck/aaaa")))
+    (folder / "b.json").write_text(json.dumps(_training("demo@v2", "/ck/bbbb", output_dir="/ck/bbbb", extra=1)))
+    (folder / ".c.json.tmp").write_text("{half a rec")  # a record being written: never read
+    (folder / ".d.json").write_text("{hidden")
+
+    rows = query(root, "SELECT dataset, checkpoint, config.output_dir FROM trainings ORDER BY 1").fetchall()
+    assert rows == [("demo@v1", "/ck/aaaa", None), ("demo@v2", "/ck/bbbb", "/ck/bbbb")]
+    assert query(root, "SELECT year(created_at), max(final_loss) FROM trainings GROUP BY 1").fetchall() == [(2026, 1.5)]
+    joined = (
+        "SELECT t.checkpoint, count(*) FROM trainings t JOIN demo_all d ON t.dataset = 'demo@v' || d.version GROUP BY 1"
+    )
+    assert sorted(query(root, joined).fetchall()) == [("/ck/aaaa", 2), ("/ck/bbbb", 1)]
+
+
+def test_a_dataset_named_trainings_keeps_its_name(root):
+    import json
+
+    from flows.catalog import trainings_dir
+
+    publish(DatasetStore(root), "trainings", ["t?"])
+    folder = trainings_dir(root)
+    folder.mkdir(parents=True)
+    (folder / "a.json").write_text(json.dumps(_training("demo@v1", "/ck/aaaa")))
+    assert query(root, "SELECT instruction FROM trainings").fetchall() == [("t?",)]
+    assert query(root, "SELECT checkpoint FROM _trainings").fetchall() == [("/ck/aaaa",)]

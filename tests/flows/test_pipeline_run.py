@@ -13,8 +13,8 @@ from flows.pipeline_config import PipelineConfig
 from flows.pipeline_finish import publish_run, published_refs
 from flows.pipeline_run import PipelineRun
 from flows.store import DatasetStore
-from schemas.errors import ConfigError
 from schemas.config import parse_config
+from schemas.errors import ConfigError
 from tests.fakes import ScriptedEngine
 
 VERDICT = json.dumps({"quality": 4, "difficulty": "easy", "category": "other", "rationale": "fine"})
@@ -107,7 +107,7 @@ def test_resume_after_losing_the_middle_runs_only_what_is_missing(tmp_path):
 def test_changing_only_the_judge_reuses_generation(tmp_path):
     run_all(make_run(tmp_path, config(judge={})))
     e = engine()
-    plan, outs, _ = run_all(make_run(tmp_path, config(judge={"sampling": {"max_tokens": 200}}), e))
+    plan, _, _ = run_all(make_run(tmp_path, config(judge={"sampling": {"max_tokens": 200}}), e))
     assert all(call[0] == "chat" for call in e.calls)  # the judge ran again, Magpie did not
     assert published_refs(make_run(tmp_path, config(judge={})), make_run(tmp_path, config(judge={})).run_key(plan))
 

@@ -1,0 +1,317 @@
+"""Dataset cards: a Markdown README plus a few PNG plots per published version, in <version>/card/.
+
+The card is rendered into a temp dir beside it (`card.tmp-<uuid>`) and renamed into place, so a
+crash never leaves a half card. It depends only on the version's own files (no clock, sorted
+everything), so regenerating a card gives the same bytes. No Prefect here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from flows.store import Version
+from schemas.manifest import Manifest
+
+CARD_DIR = "card"
+README = "README.md"
+SCORE_COLUMN = "judge_quality"  # added by filters.judge.RubricJudge
+SCORE_SCALE = (1, 2, 3, 4, 5)  # RubricVerdict.quality
+CATEGORY_COLUMN = "judge_category"  # added by filters.judge.RubricJudge
+# Text columns of the table shapes the store holds: SFT, DPO, personas, augmented corpus.
+TEXT_COLUMNS = ("instruction", "response", "prompt", "chosen", "rejected", "persona", "text")
+SAMPLE_CHARS = 300
+MAX_BARS = 20
+LABEL_CHARS = 34  # bar labels longer than this are cut, to fit the left margin
+FIGSIZE = (6.0, 3.5)
+DPI = 100
+
+Reasons = list[tuple[str, str, int]]
+
+
+def card_path(version: Version) -> Path | None:
+    """The card's README, if one has been written."""
+    path = version.path / CARD_DIR / README
+    return path if path.is_file() else None
+
+
+def write_card(version: Version, samples: int = 3) -> Path:
+    """(Re)write <version>/card/ (README.md + PNGs); returns the README path."""
+    final = version.path / CARD_DIR
+    tmp = version.path / f"{CARD_DIR}.tmp-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        _render(version, tmp, samples)
+        _swap_in(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final / README
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Move an old card aside, rename the new one in, then delete the old one."""
+    old = final.with_name(f"{final.name}.old-{uuid.uuid4().hex}")
+    with contextlib.suppress(FileNotFoundError):
+        os.rename(final, old)
+    try:
+        os.rename(tmp, final)
+    except OSError as err:
+        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        shutil.rmtree(tmp)  # a concurrent write_card got there first, with the same card
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _render(version: Version, out: Path, samples: int) -> None:
+    manifest = version.manifest()
+    rows = _read_rows(version)
+    reasons = _reason_counts(pq.read_table(version.path / "rejects", columns=["stage", "reason"]))
+    images = _plots(rows, reasons, out)
+    lines = [
+        *_header(version, manifest),
+        *_stages_section(manifest),
+        *_rejects_section(reasons, images),
+        *_rows_section(rows, images, samples),
+        *_load_section(version),
+    ]
+    (out / README).write_text("\n".join(lines).rstrip("\n") + "\n", encoding="utf-8")
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def _read_rows(version: Version) -> pa.Table:
+    """Only the columns the card uses (never `messages` or lineage), whatever the table's shape."""
+    files = version.files("rows")
+    if not files:
+        return pa.table({})
+    schema = pq.read_schema(files[0])
+    wanted = [f.name for f in schema if f.name in ("id", SCORE_COLUMN, CATEGORY_COLUMN) or _is_text(f)]
+    return pq.read_table(version.path / "rows", columns=wanted)
+
+
+def _is_text(field: pa.Field) -> bool:
+    return field.name in TEXT_COLUMNS and (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
+
+
+def _reason_counts(rejects: pa.Table) -> Reasons:
+    """(stage, reason, count), most frequent first; ties by stage then reason."""
+    if rejects.num_rows == 0:
+        return []
+    grouped = rejects.group_by(["stage", "reason"]).aggregate([([], "count_all")]).to_pylist()
+    counts = [(g["stage"], g["reason"], g["count_all"]) for g in grouped]
+    return sorted(counts, key=lambda c: (-c[2], c[0], c[1]))
+
+
+def _value_counts(column: pa.ChunkedArray) -> list[tuple[Any, int]]:
+    """Non-null values with their counts, sorted by value."""
+    counts = pc.value_counts(pc.drop_null(column)).to_pylist()
+    return sorted((c["values"], c["counts"]) for c in counts)
+
+
+def _text_columns(rows: pa.Table) -> list[str]:
+    return [c for c in TEXT_COLUMNS if c in rows.column_names]
+
+
+def _sample_rows(rows: pa.Table, n: int) -> list[dict[str, Any]]:
+    """The first `n` rows by id (by position when there is no id column)."""
+    if "id" not in rows.column_names:
+        return rows.slice(0, n).to_pylist()
+    idx = pc.select_k_unstable(rows, k=min(n, rows.num_rows), sort_keys=[("id", "ascending")])
+    return rows.take(idx).to_pylist()
+
+
+# --- plots ------------------------------------------------------------------------------------
+
+
+def _figure() -> tuple[Any, Any]:
+    """A Figure and its Axes without pyplot: no global backend or figure registry, so cards can be
+    drawn from several threads (Prefect tasks) and nothing leaks when a figure is dropped."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=FIGSIZE)
+    return fig, fig.subplots()
+
+
+def _save(fig: Any, path: Path, left: float = 0.12) -> str:
+    """Fixed margins (tight_layout would draw every figure twice), then save (Agg, PNG)."""
+    fig.subplots_adjust(left=left, right=0.97, top=0.9, bottom=0.16)
+    fig.savefig(path, dpi=DPI, format="png")
+    return path.name
+
+
+def _plots(rows: pa.Table, reasons: Reasons, out: Path) -> dict[str, str]:
+    """Plot name -> PNG file name, only for plots that have data."""
+    images: dict[str, str] = {}
+    if reasons:
+        labels = [f"{stage}/{reason}" for stage, reason, _ in reasons]
+        images["rejects"] = _barh(labels, [c for *_, c in reasons], "rejects by stage/reason", out / "rejects.png")
+    if rows.num_rows == 0:
+        return images
+    if _text_columns(rows):
+        images["lengths"] = _length_hist(rows, out / "lengths.png")
+    if SCORE_COLUMN in rows.column_names and rows.column(SCORE_COLUMN).null_count < rows.num_rows:
+        images["scores"] = _score_bars(rows.column(SCORE_COLUMN), out / "judge_scores.png")
+    if CATEGORY_COLUMN in rows.column_names and rows.column(CATEGORY_COLUMN).null_count < rows.num_rows:
+        counts = sorted(_value_counts(rows.column(CATEGORY_COLUMN)), key=lambda c: (-c[1], str(c[0])))
+        images["categories"] = _barh(
+            [str(v) for v, _ in counts], [n for _, n in counts], "category mix", out / "categories.png"
+        )
+    return images
+
+
+def _barh(labels: list[str], counts: list[int], title: str, path: Path) -> str:
+    """Horizontal bars, largest on top; at most MAX_BARS."""
+    fig, ax = _figure()
+    shown = [_clip(label, LABEL_CHARS) for label in labels[:MAX_BARS]][::-1]
+    ax.barh(range(len(shown)), counts[:MAX_BARS][::-1], color="tab:blue")  # positions: cut labels may repeat
+    ax.set_yticks(range(len(shown)), shown)
+    ax.set_title(title if len(labels) <= MAX_BARS else f"{title} (top {MAX_BARS})")
+    ax.set_xlabel("rows")
+    ax.tick_params(axis="y", labelsize=7)
+    return _save(fig, path, left=0.4)
+
+
+def _length_hist(rows: pa.Table, path: Path) -> str:
+    fig, ax = _figure()
+    for name in _text_columns(rows):
+        lengths = pc.drop_null(pc.utf8_length(rows.column(name))).to_numpy()
+        ax.hist(lengths, bins=30, alpha=0.5, label=name)
+    ax.set_title("length in characters")
+    ax.set_xlabel("characters")
+    ax.set_ylabel("rows")
+    ax.legend()
+    return _save(fig, path)
+
+
+def _score_bars(scores: pa.ChunkedArray, path: Path) -> str:
+    counts = dict(_value_counts(scores))
+    values = sorted(set(SCORE_SCALE) | set(counts))  # scores no row got still show, as 0
+    fig, ax = _figure()
+    ax.bar([str(v) for v in values], [counts.get(v, 0) for v in values], color="tab:green")
+    ax.set_title("judge score")
+    ax.set_xlabel(SCORE_COLUMN)
+    ax.set_ylabel("rows")
+    return _save(fig, path)
+
+
+# --- markdown ---------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    """A value safe inside a Markdown table cell."""
+    text = str(value).replace("\\", "\\\\").replace("|", "\\|")
+    return " ".join(text.split()) or " "
+
+
+def _table(head: list[str], body: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in body] + [""]
+
+
+def _clip(text: str, limit: int = SAMPLE_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit].rstrip() + "…"
+
+
+def _fenced(text: str) -> list[str]:
+    """A code block whose fence is longer than any run of backticks inside `text`."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + "text", text, fence]
+
+
+def _header(version: Version, m: Manifest) -> list[str]:
+    parents = ", ".join(m.parent_versions) or "none"
+    info = [
+        ["created_at", m.created_at.isoformat()],
+        ["run_id", m.run_id],
+        ["code_version", m.code_version],
+        ["parent versions", parents],
+        ["rows", m.rows],
+        ["rejects", m.rejects],
+    ]
+    title = [f"# {version.name} v{version.number}", "", f"Dataset card for `{version.ref}`.", ""]
+    footer = ["The full manifest (config, files) is in [manifest.json](../manifest.json).", ""]
+    return title + _table(["field", "value"], info) + footer
+
+
+def _stages_section(m: Manifest) -> list[str]:
+    head = ["stage", "in", "kept", "rejected", "seconds", "prompt tokens", "completion tokens"]
+    body = [
+        [s.name, s.rows_in, s.rows_out, s.rejected, f"{s.seconds:.1f}", s.prompt_tokens, s.completion_tokens]
+        for s in m.stages
+    ]
+    if not body:
+        return ["## Stages", "", "No stages recorded.", ""]
+    return ["## Stages", "", *_table(head, body)]
+
+
+def _rejects_section(reasons: Reasons, images: dict[str, str]) -> list[str]:
+    if not reasons:
+        return ["## Rejection reasons", "", "No rejects.", ""]
+    lines = ["## Rejection reasons", "", *_table(["stage", "reason", "count"], [list(r) for r in reasons])]
+    return [*lines, f"![rejects by stage and reason]({images['rejects']})", ""]
+
+
+def _rows_section(rows: pa.Table, images: dict[str, str], samples: int) -> list[str]:
+    if rows.num_rows == 0:
+        return ["## Rows", "", "This version has no rows.", ""]
+    lines = ["## Rows", ""]
+    captions = {"lengths": "text lengths", "scores": "judge scores", "categories": "category mix"}
+    for key, caption in captions.items():
+        if key in images:
+            lines += [f"### {caption.capitalize()}", "", f"![{caption}]({images[key]})", ""]
+    return lines + _samples_section(rows, samples)
+
+
+def _samples_section(rows: pa.Table, samples: int) -> list[str]:
+    picked = _sample_rows(rows, samples)
+    if not picked:
+        return []
+    lines = ["### A few sample rows", "", f"The first {len(picked)} rows by id; long texts cut at {SAMPLE_CHARS}.", ""]
+    for i, row in enumerate(picked, 1):
+        lines += [f"#### Sample {i}" + (f" (`{row['id']}`)" if "id" in row else ""), ""]
+        for key, value in row.items():
+            if key in TEXT_COLUMNS and value is not None:
+                lines += [f"**{key}**", "", *_fenced(_clip(value)), ""]
+            elif key != "id":
+                lines += [f"**{key}**: {_cell(value)}", ""]
+    return lines
+
+
+def _load_section(version: Version) -> list[str]:
+    files = json.dumps(str(version.path / "rows" / "*.parquet"))
+    root = version.path.parent.parent
+    data_dir = f" --data-dir {json.dumps(str(root.parent))}" if root.name == "datasets" else ""
+    name = version.name
+    return [
+        "## How to load",
+        "",
+        "DuckDB, through synthloom (`NAME` is the latest version, `NAME_all` every version):",
+        "",
+        "```sh",
+        f'synthloom query{data_dir} "SELECT * FROM {name} LIMIT 5"',
+        f'synthloom query{data_dir} "SELECT * FROM {name}_all WHERE version = {version.number} LIMIT 5"',
+        "```",
+        "",
+        "Hugging Face datasets:",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        f'ds = load_dataset("parquet", data_files={files}, split="train")',
+        "```",
+    ]

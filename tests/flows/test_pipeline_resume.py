@@ -1,0 +1,97 @@
+"""`synthloom run` killed with SIGKILL at several points, then run again: it finishes, finished
+shards are loaded (not regenerated), and the one published version has every conversation once.
+Real subprocesses, the real embedded model, the session's real Prefect server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.store import DatasetStore
+
+pytestmark = pytest.mark.integration
+
+N = 8
+PIPELINE = f"""
+dataset: resume
+shard_size: 2
+sources:
+  - kind: magpie
+    magpie:
+      n: {N}
+      system_prompt: "You are a helpful assistant. Answer in two or three sentences."
+      instruction: {{temperature: 1.0, max_tokens: 64}}
+      response: {{temperature: 0.0, max_tokens: 128}}
+judge:
+  sampling: {{temperature: 0.0, max_tokens: 160}}
+"""
+
+
+def cli_env() -> dict[str, str]:
+    from prefect.settings import PREFECT_API_URL
+
+    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONUNBUFFERED": "1"}
+
+
+def start(tmp_path: Path, log: str) -> subprocess.Popen:
+    synthloom = Path(sys.executable).with_name("synthloom")
+    out = open(tmp_path / log, "w")  # noqa: SIM115 - closed with the process
+    args = [str(synthloom), "run", str(tmp_path / "p.yaml"), "--data-dir", str(tmp_path / "data")]
+    return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=cli_env(), start_new_session=True)
+
+
+def checkpoints(tmp_path: Path, stage: str) -> dict[str, int]:
+    base = tmp_path / "data" / "datasets" / ".cache" / "resume" / stage
+    found = base.glob("*/stats.json") if base.is_dir() else []
+    return {p.parent.name: p.stat().st_mtime_ns for p in found}
+
+
+def kill_when(proc: subprocess.Popen, ready, timeout: float = 420) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, "the run ended before the kill point"
+        assert time.monotonic() < deadline, "kill point not reached in time"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_kill_9_at_three_points_then_resume(tmp_path):
+    (tmp_path / "p.yaml").write_text(PIPELINE)
+    # 1. mid-generation: as soon as the first Magpie shard is checkpointed
+    kill_when(start(tmp_path, "run1.log"), lambda: len(checkpoints(tmp_path, "magpie")) >= 1)
+    first = checkpoints(tmp_path, "magpie")
+    # 2. mid-judging: once a shard that was not judged before is judged
+    judged = set(checkpoints(tmp_path, "judge"))
+    kill_when(start(tmp_path, "run2.log"), lambda: set(checkpoints(tmp_path, "judge")) - judged)
+    # 3. late: all shards but the last one finished
+    kill_when(start(tmp_path, "run3.log"), lambda: len(checkpoints(tmp_path, "heuristics")) == N // 2 - 1)
+    assert not (tmp_path / "data" / "datasets" / "resume").exists()  # nothing published yet
+
+    final = start(tmp_path, "run4.log")
+    assert final.wait(timeout=600) == 0, (tmp_path / "run4.log").read_text()[-3000:]
+    log4 = (tmp_path / "run4.log").read_text()
+    again = start(tmp_path, "run5.log")
+    assert again.wait(timeout=300) == 0
+    assert "already published" in (tmp_path / "run5.log").read_text()
+
+    store = DatasetStore(tmp_path / "data" / "datasets")
+    (version,) = store.versions("resume")  # one version, however many runs
+    rows, rejects = version.read(), version.read("rejects")
+    seeds = rows.column("seed").to_pylist() + rejects.column("seed").to_pylist()
+    assert sorted(seeds) == list(range(N)), f"lost or duplicated conversations: seeds {sorted(seeds)}"
+    assert len(set(rows.column("id").to_pylist())) == rows.num_rows
+    m = version.manifest()
+    assert m.stages[0].rows_in == N and all(s.rows_in == s.rows_out + s.rejected for s in m.stages)
+    # finished shards were loaded, not regenerated: their checkpoints were never rewritten
+    now = checkpoints(tmp_path, "magpie")
+    assert all(now[k] == t for k, t in first.items())
+    assert "from checkpoint" in log4
+    (tmp_path / "result.json").write_text(json.dumps({"rows": rows.num_rows, "rejects": rejects.num_rows}))
