@@ -263,8 +263,14 @@ def run_cmd(
     _prefect_env()
     from flows.pipeline import pipeline_flow
 
+    from schemas.errors import SynthloomError
+
     root = data_dir.resolve() / "datasets"
-    summary = pipeline_flow(cfg.model_dump(mode="json"), str(root), tag)
+    try:
+        summary = pipeline_flow(cfg.model_dump(mode="json"), str(root), tag)
+    except SynthloomError as err:
+        hint = "nothing was published; finished shards are checkpointed: run the same command again to resume"
+        raise type(err)(f"{err}\n({hint})") from None
     _print_run(summary, data_dir)
 
 

@@ -109,13 +109,13 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
         out = heuristics_task.with_options(task_run_name=f"{shard.label} heuristics").submit(run, out)
         every.append(out)
         finals.append(out)
+    task_outs = [f.result() for f in every]  # in submission order: the first failure raises its own error
     outs = [f.result() for f in finals]
     publish_started = time.perf_counter()
     versions = publish_run_task(run, plan, outs, run_key)
     publish_seconds = time.perf_counter() - publish_started
     llm = {s.name for s in run.cfg.sources} | {"judge"}
     wall = time.perf_counter() - started
-    task_outs = [f.result() for f in every]
     return run_summary([v.ref for v in versions], task_outs, wall, llm, publish_seconds)
 
 

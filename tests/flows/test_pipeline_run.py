@@ -135,3 +135,17 @@ def test_config_errors_name_the_key():
         config(sources=[{"kind": "magpie"}, {"kind": "magpie"}])
     with pytest.raises(ConfigError, match="invalid dataset name"):
         config(dataset="Bad-Name")
+
+
+def test_an_empty_shard_is_not_sent_to_the_judge_model(tmp_path):
+    refusing = ScriptedEngine(lambda p, sp: "x", lambda m, sp: "y")  # "x": too short, every row rejected
+    made = []
+
+    def factory(cfg):
+        made.append(cfg)
+        return refusing
+
+    run = PipelineRun(config(judge={}), tmp_path, "", "r", engine_factory=factory)
+    plan = run.plan()
+    out = run.judge(run.generate(plan.shards[0]))
+    assert out.rows == 0 and len(made) == 1  # generation asked for an engine; the judge did not
