@@ -251,6 +251,7 @@ def _load_pipeline(pipeline: Path) -> Any:
 def run_cmd(
     pipeline: Path = PipelineArg,
     tag: str = typer.Option("", "--tag", help="Run label mixed into every seed: a new tag samples new data."),
+    summary_json: Path = typer.Option(None, "--summary-json", help="Also write the run summary (JSON) here."),
     data_dir: Path = DataDir,
 ) -> None:
     """Run the whole DAG of PIPELINE once: sources -> judge -> filters -> dedup -> decontamination
@@ -262,7 +263,6 @@ def run_cmd(
     cfg = _load_pipeline(pipeline)
     _prefect_env()
     from flows.pipeline import pipeline_flow
-
     from schemas.errors import SynthloomError
 
     root = data_dir.resolve() / "datasets"
@@ -271,6 +271,8 @@ def run_cmd(
     except SynthloomError as err:
         hint = "nothing was published; finished shards are checkpointed: run the same command again to resume"
         raise type(err)(f"{err}\n({hint})") from None
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     _print_run(summary, data_dir)
 
 

@@ -26,7 +26,6 @@ sources:
   - kind: magpie
     magpie:
       n: {N}
-      system_prompt: "You are a helpful assistant. Answer in two or three sentences."
       instruction: {{temperature: 1.0, max_tokens: 64}}
       response: {{temperature: 0.0, max_tokens: 128}}
 judge:
