@@ -11,7 +11,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 
 from flows.pipeline_config import PipelineConfig
 from flows.pipeline_finish import publish_run, published_refs, run_summary
@@ -83,9 +83,9 @@ def _logged(out: ShardOut) -> ShardOut:
 def scheduled_tag() -> str:
     """Runs of a deployment (`synthloom serve`) are told apart by their scheduled time; a retry
     of the same scheduled run keeps it, and so resumes."""
-    if flow_run.get_deployment_id() is None:
+    if deployment.id is None:
         return ""
-    when = flow_run.get_scheduled_start_time()
+    when = flow_run.scheduled_start_time
     return when.isoformat() if when is not None else current_run_id()
 
 
