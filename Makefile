@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DEMO_N ?= 32
+DEMO ?= data/pipelines/demo.yaml
 
 .PHONY: install demo test unit lint bench clean
 
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: install
-	$(BIN)/synthloom generate magpie --dataset demo --n $(DEMO_N)
+	$(BIN)/synthloom run $(DEMO)
 
 test: install
 	$(BIN)/ruff check .

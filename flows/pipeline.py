@@ -16,7 +16,7 @@ from prefect.runtime import deployment, flow_run
 from flows.pipeline_config import PipelineConfig
 from flows.pipeline_finish import publish_run, published_refs, run_summary
 from flows.pipeline_run import PipelineRun, ShardOut
-from flows.runners import task_runner_for
+from flows.runners import shard_task_options, task_runner_for
 from flows.shard_plan import Plan, Shard
 from flows.sources import SourcesConfig
 from flows.store import Version
@@ -100,15 +100,16 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
         get_run_logger().info("this run (key %s) is already published: %s", run_key[:12], ", ".join(done))
         return run_summary(done, [], time.perf_counter() - started, already_published=True)
     finals, every = [], []
-    for shard in plan.shards:
-        out = generate_task.with_options(task_run_name=f"{shard.label} generate").submit(run, shard)
-        every.append(out)
-        if run.cfg.judge is not None:
-            out = judge_task.with_options(task_run_name=f"{shard.label} judge").submit(run, out)
+    with shard_task_options(run.cfg):
+        for shard in plan.shards:
+            out = generate_task.with_options(task_run_name=f"{shard.label} generate").submit(run, shard)
             every.append(out)
-        out = heuristics_task.with_options(task_run_name=f"{shard.label} heuristics").submit(run, out)
-        every.append(out)
-        finals.append(out)
+            if run.cfg.judge is not None:
+                out = judge_task.with_options(task_run_name=f"{shard.label} judge").submit(run, out)
+                every.append(out)
+            out = heuristics_task.with_options(task_run_name=f"{shard.label} heuristics").submit(run, out)
+            every.append(out)
+            finals.append(out)
     task_outs = [f.result() for f in every]  # in submission order: the first failure raises its own error
     outs = [f.result() for f in finals]
     publish_started = time.perf_counter()

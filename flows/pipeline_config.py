@@ -73,6 +73,7 @@ class PipelineConfig(Frozen):
     decontaminate: DecontamConfig = DecontamConfig()
     task_runner: Literal["local", "ray"] = Field("local", description="ray: shards run on a Ray cluster")
     ray_address: str | None = Field(None, description="with task_runner=ray: None starts a local Ray instance")
+    ray_gpus_per_task: float = Field(0, ge=0, description="GPUs a shard task reserves on Ray (1: a replica per GPU)")
 
     @model_validator(mode="after")
     def _check(self) -> PipelineConfig:

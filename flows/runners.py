@@ -6,6 +6,7 @@ under the dataset root, so on a multi-node cluster that root must be shared stor
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -24,3 +25,13 @@ def task_runner_for(cfg: PipelineConfig) -> Any:
             "task_runner: ray needs the `ray` extra: pip install -c constraints.txt -e '.[ray]'"
         ) from None
     return RayTaskRunner(address=cfg.ray_address, init_kwargs={"include_dashboard": False})
+
+
+def shard_task_options(cfg: PipelineConfig) -> contextlib.AbstractContextManager:
+    """With Ray and `ray_gpus_per_task`, each shard task reserves that many GPUs, so Ray places one
+    engine (a vLLM replica) per GPU. Elsewhere: nothing."""
+    if cfg.task_runner != "ray" or not cfg.ray_gpus_per_task:
+        return contextlib.nullcontext()
+    from prefect_ray.context import remote_options
+
+    return remote_options(num_gpus=cfg.ray_gpus_per_task)
