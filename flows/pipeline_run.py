@@ -99,6 +99,14 @@ class PipelineRun:
         return self._step(shard.label, source.name, shard.key, (), lambda: self._generate(source, shard))
 
     def _generate(self, source: Any, shard: Shard) -> tuple[dict[str, pa.Table], StageStats]:
+        """The source's stage, its rejects' `stage` set to the source name (as in the manifest)."""
+        tables, stats = self._run_source(source, shard)
+        rejects = tables["rejects"]
+        stage = pa.array([source.name] * rejects.num_rows, pa.string())
+        tables["rejects"] = rejects.set_column(rejects.schema.get_field_index("stage"), "stage", stage)
+        return tables, stats
+
+    def _run_source(self, source: Any, shard: Shard) -> tuple[dict[str, pa.Table], StageStats]:
         engine = self.engine_factory(self.cfg.engine)
         if isinstance(source, MagpieSource):
             result = Magpie(config=shard.payload)(engine, self.run_id)

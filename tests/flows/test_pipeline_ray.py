@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def engine_in_worker(cfg: EngineConfig) -> ScriptedEngine:
-    engine = ScriptedEngine(lambda p, sp: f"How does thing {sp.seed} work in practice?", lambda m, sp: "A plain answer that is long enough to keep.")
+    answer = "A plain answer that is long enough to keep."
+    engine = ScriptedEngine(lambda p, sp: f"How does thing {sp.seed} work in practice?", lambda m, sp: answer)
     engine.model_id = f"scripted-pid-{os.getpid()}"
     return engine
 
