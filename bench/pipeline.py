@@ -95,7 +95,7 @@ def main() -> None:
     walls = {}
     if args.kill_after:
         walls["killed run"] = run_once(work, "killed", args.kill_after)
-        walls["shards checkpointed at the kill"] = shards_done(work)
+        print(f"killed with {shards_done(work)} generation shard(s) checkpointed")
     walls["final run"] = run_once(work, "final")
     text = report(args, work, walls)
     print(text)
