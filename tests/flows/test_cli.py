@@ -66,6 +66,7 @@ def test_datasets_list_show_and_query(tmp_path):
     assert code == 0 and "demo: 2 version(s), latest v2 with 1 rows" in out
     code, out = run("datasets", "show", "demo@v1", data_dir=tmp_path)
     assert code == 0 and '"rows": 2' in out
+    assert f"dataset card: {tmp_path / 'datasets' / 'demo' / 'v1' / 'card' / 'README.md'}" in out
     code, out = run("query", "SELECT count(*) AS n FROM demo_all", "--format", "json", data_dir=tmp_path)
     assert code == 0 and out.strip() == '{"n": 3}'
     code, out = run("query", "DROP VIEW demo", data_dir=tmp_path)
@@ -78,7 +79,10 @@ def test_show_unknown_version(tmp_path):
     assert code == 2 and "versions: v1" in out
 
 
-@pytest.mark.parametrize("cmd", [["generate", "magpie"], ["datasets", "show"], ["query"], ["datasets", "list"]])
+HELPS = [["generate", "magpie"], ["datasets", "show"], ["query"], ["datasets", "list"], ["run"], ["serve"], ["train"]]
+
+
+@pytest.mark.parametrize("cmd", HELPS)
 def test_every_help_has_an_example(cmd):
     res = runner.invoke(app, [*cmd, "--help"])
     assert res.exit_code == 0 and "Example:" in res.output

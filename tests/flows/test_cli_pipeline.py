@@ -45,3 +45,16 @@ def test_dead_server_fails_the_run_and_publishes_nothing(tmp_path, embedded_dir)
     code, out = run("run", str(tmp_path / "p.yaml"), data_dir=tmp_path)
     assert code == 2 and url in out and "Is it running" in out
     assert DatasetStore(tmp_path / "datasets").versions("remote") == []
+
+
+def test_train_refuses_a_table_without_messages_before_loading_a_model(tmp_path):
+    import pyarrow as pa
+
+    from flows.publish import publish_version
+    from schemas.manifest import StageStats
+
+    store = DatasetStore(tmp_path / "datasets")
+    rows = pa.table({"id": ["a"], "persona": ["A beekeeper who writes field notes."]})
+    publish_version(store, "people", rows, [], [StageStats(name="s", rows_in=1, rows_out=1, rejected=0)], {}, "r")
+    code, out = run("train", "people@v1", "--steps", "1", data_dir=tmp_path)
+    assert code == 2 and "people@v1" in out and "messages" in out
