@@ -24,7 +24,6 @@ from schemas.errors import DatasetError
 from schemas.rows import REJECT_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKENIZER_JSON = next(iter(sorted(ROOT.glob("data/models/SmolLM2-*/tokenizer.json"))), ROOT / "no-tokenizer.json")
 
 
 def write(path: Path, data: str | bytes) -> Path:
@@ -269,11 +268,11 @@ def test_tokenizer_adapters():
     assert as_token_spans(FastHF())(text) == [(0, 2), (2, 5)]
 
 
-@pytest.mark.skipif(not TOKENIZER_JSON.is_file(), reason="the embedded model's tokenizer is not converted here")
-def test_chunks_with_a_real_bpe_tokenizer():
+@pytest.mark.integration  # the embedded_dir fixture converts the model once if needed
+def test_chunks_with_a_real_bpe_tokenizer(embedded_dir):
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(TOKENIZER_JSON))
+    tok = Tokenizer.from_file(str(Path(embedded_dir) / "tokenizer.json"))
     text = (ROOT / "data/seeds/corpus/tides.md").read_text(encoding="utf-8")
     d = doc(text)
     chunks = chunk_document(d, tok, 120, 20)
