@@ -122,6 +122,10 @@ def _print_summary(data_dir: Path, version: Any) -> None:
         for stage, reason, count in reasons:
             typer.echo(f"    {stage}/{reason}: {count}")
     typer.echo(f'  rows: {m.rows}; try: synthloom query "SELECT * FROM {name} LIMIT 5"')
+    from flows.report import card_path
+
+    if card := card_path(version):
+        typer.echo(f"  dataset card: {card}")
 
 
 def _transform(op: str, ref: str, out: str, config: Path | None, data_dir: Path, overrides: dict | None = None) -> None:
