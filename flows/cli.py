@@ -309,8 +309,9 @@ def serve_cmd(
 
     Example:  synthloom serve examples/pipeline.yaml --cron "0 3 * * *"
     """
-    cfg = _load_pipeline(pipeline)
     _check_cron(cron, timezone)
+    _require_prefect_server()
+    cfg = _load_pipeline(pipeline)
     _prefect_env()
     from prefect.schedules import Cron
 
@@ -318,6 +319,19 @@ def serve_cmd(
 
     params = {"config": cfg.model_dump(mode="json"), "root": str(data_dir.resolve() / "datasets")}
     pipeline_flow.serve(name=name or cfg.dataset, schedules=[Cron(cron, timezone=timezone)], parameters=params)
+
+
+def _require_prefect_server() -> None:
+    """Schedules need a long-lived server: Prefect's temporary one runs no scheduler."""
+    from prefect.settings import PREFECT_API_URL
+
+    from schemas.errors import ConfigError
+
+    if not PREFECT_API_URL.value():
+        raise ConfigError(
+            "synthloom serve needs a Prefect server (the temporary one runs no schedules): start one with "
+            "`prefect server start`, then export PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
 
 
 def _check_cron(cron: str, timezone: str) -> None:

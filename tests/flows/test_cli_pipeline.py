@@ -58,3 +58,12 @@ def test_train_refuses_a_table_without_messages_before_loading_a_model(tmp_path)
     publish_version(store, "people", rows, [], [StageStats(name="s", rows_in=1, rows_out=1, rejected=0)], {}, "r")
     code, out = run("train", "people@v1", "--steps", "1", data_dir=tmp_path)
     assert code == 2 and "people@v1" in out and "messages" in out
+
+
+def test_serve_without_a_prefect_server_says_how_to_start_one(tmp_path):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    (tmp_path / "p.yaml").write_text("dataset: d\nsources:\n  - kind: magpie\n")
+    with temporary_settings(updates={PREFECT_API_URL: None}):
+        code, out = run("serve", str(tmp_path / "p.yaml"), "--cron", "0 3 * * *", data_dir=tmp_path)
+    assert code == 2 and "prefect server start" in out and "PREFECT_API_URL" in out
