@@ -1,8 +1,9 @@
 """Finished shard x stage results on disk, keyed by a hash of everything that decides them.
 
 Layout: <root>/.cache/<dataset>/<stage>/<key>/{<table>.parquet..., stats.json}. A checkpoint is
-written whole into a hidden temp dir and renamed into place, so after a kill -9 a key either has
-a complete checkpoint or none. The key is the cache key of the Prefect task that made it: the same
+written whole into a hidden temp dir (named after its host and pid) and renamed into place, so after
+a kill -9 a key either has a complete checkpoint or none, and the next run removes only the temp dirs
+of dead writers (a concurrent run's are left alone). The key is the cache key of the Prefect task that made it: the same
 inputs, config and stage version give the same key, so a rerun (or a later run that changed only a
 downstream stage) loads it instead of calling the model again.
 """
@@ -14,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flows.tempdirs import remove_abandoned, temp_name
 from schemas.manifest import StageStats
 
 CACHE_DIR = ".cache"
@@ -62,7 +63,7 @@ class Checkpoints:
     def put(self, stage: str, key: str, tables: dict[str, pa.Table], stats: StageStats) -> Checkpoint:
         """Write atomically. If another writer got there first, theirs stands (same key, same content)."""
         final = self.dir / stage / key
-        tmp = self.dir / stage / f".tmp-{uuid.uuid4().hex}"
+        tmp = self.dir / stage / temp_name()
         tmp.mkdir(parents=True)
         try:
             for name, table in tables.items():
@@ -82,11 +83,8 @@ class Checkpoints:
         return found
 
     def gc_temp(self) -> int:
-        """Remove temp dirs left by killed writers. Returns how many."""
-        stale = list(self.dir.glob("*/.tmp-*")) if self.dir.is_dir() else []
-        for p in stale:
-            shutil.rmtree(p, ignore_errors=True)
-        return len(stale)
+        """Remove temp dirs left by killed writers (never a live process's). Returns how many."""
+        return remove_abandoned(list(self.dir.glob("*/.tmp-*"))) if self.dir.is_dir() else 0
 
 
 def _fsync_all(folder: Path) -> None:

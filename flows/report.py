@@ -1,6 +1,6 @@
 """Dataset cards: a Markdown README plus a few PNG plots per published version, in <version>/card/.
 
-The card is rendered into a temp dir beside it (`card.tmp-<uuid>`) and renamed into place, so a
+The card is rendered into a temp dir beside it (`card.tmp-<host>-<pid>-<id>`) and renamed into place, so a
 crash never leaves a half card. It depends only on the version's own files (no clock, sorted
 everything), so regenerating a card gives the same bytes. No Prefect here.
 """
@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flows.store import Version
+from flows.tempdirs import temp_name
 from schemas.manifest import Manifest
 
 CARD_DIR = "card"
@@ -49,7 +50,7 @@ def card_path(version: Version) -> Path | None:
 def write_card(version: Version, samples: int = 3) -> Path:
     """(Re)write <version>/card/ (README.md + PNGs); returns the README path."""
     final = version.path / CARD_DIR
-    tmp = version.path / f"{CARD_DIR}.tmp-{uuid.uuid4().hex}"
+    tmp = version.path / temp_name(f"{CARD_DIR}.tmp")  # owner in the name: a later publish cleans it up
     tmp.mkdir()
     try:
         _render(version, tmp, samples)

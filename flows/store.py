@@ -1,38 +1,46 @@
 """Versioned, immutable Parquet datasets.
 
 Layout: <root>/<name>/v<N>/{rows/part-*.parquet, rejects/part-*.parquet, manifest.json}.
-A version is written in full to a hidden temp dir beside the versions, manifest last, then moved
-into place with one atomic rename. Two publishes racing for the same number: the loser's rename
-fails (the target exists and is not empty), and it retries with the next number. A crash leaves
-only a hidden temp dir, which readers never see and `gc_temp` removes.
+A version is written in full to a hidden temp dir beside the versions, manifest last (with each
+file's size and SHA-256), made read-only, then moved into place with one atomic rename. Every publish
+holds the dataset's lock (flows/locks.py); should two publishes still race for a number (another
+machine, no working flock), the loser's rename fails and it retries with the next number. A crash
+leaves only a hidden temp dir named after its process, which readers never see and the next publish
+removes (`gc_temp`).
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
-import shutil
-import uuid
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import ValidationError
 
-from schemas.errors import DatasetError
-from schemas.manifest import Manifest
+from flows.locks import FOREVER, dataset_lock, wait_seconds
+from flows.tempdirs import remove_abandoned, rmtree, temp_name
+from schemas.errors import CorruptVersionError, DatasetError
+from schemas.manifest import FileEntry, Manifest
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-VERSION_RE = re.compile(r"^v([1-9][0-9]*)$")
+NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")  # always fullmatch: `$` would let "evil\n" through
+VERSION_RE = re.compile(r"v([1-9][0-9]*)")
 TABLES = ("rows", "rejects")
 ROWS_PER_PART = 100_000
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+READ_ONLY_FILE = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # 0444
+READ_ONLY_DIR = READ_ONLY_FILE | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH  # 0555
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise DatasetError(
             f"invalid dataset name {name!r}: use lowercase letters, digits and '_', starting with a "
             "letter, at most 63 characters (it becomes a directory and a DuckDB view name), e.g. 'magpie_demo'"
@@ -46,7 +54,7 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     check_name(name)
     if not ver:
         return name, None
-    m = VERSION_RE.match(ver)
+    m = VERSION_RE.fullmatch(ver)
     if not m:
         raise DatasetError(f"invalid version {ver!r} in {ref!r}: write NAME@vN, e.g. {name}@v1")
     return name, int(m.group(1))
@@ -66,7 +74,18 @@ class Version:
         return sorted((self.path / table).glob("*.parquet"))
 
     def manifest(self) -> Manifest:
-        return Manifest.model_validate_json((self.path / "manifest.json").read_text(encoding="utf-8"))
+        path = self.path / "manifest.json"
+        try:
+            return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValidationError) as err:
+            why = f"{type(err).__name__}: {str(err).splitlines()[0]}"
+            raise CorruptVersionError(f"{self.ref} is corrupt: {path} is unreadable ({why}); {self.fix()}") from None
+
+    def fix(self) -> str:
+        return (
+            f"check it with `synthloom datasets verify {self.ref}`, then restore {self.path} from a backup "
+            "or move it out of the store (other versions are unaffected)"
+        )
 
     def read(self, table: str = "rows") -> pa.Table:
         return pq.read_table(self.path / table)
@@ -80,17 +99,18 @@ class DatasetStore:
         if not self.root.is_dir():
             return []
         return sorted(
-            p.name for p in self.root.iterdir() if p.is_dir() and NAME_RE.match(p.name) and self.versions(p.name)
+            p.name for p in self.root.iterdir() if p.is_dir() and NAME_RE.fullmatch(p.name) and self.versions(p.name)
         )
 
     def versions(self, name: str) -> list[Version]:
+        """Published versions, oldest first: folders `vN` with a manifest.json (its content is not read)."""
         base = self.root / check_name(name)
         if not base.is_dir():
             return []
         found = []
         for p in base.iterdir():
-            m = VERSION_RE.match(p.name)
-            if m and (p / "manifest.json").is_file():
+            m = VERSION_RE.fullmatch(p.name)
+            if m and p.is_dir() and (p / "manifest.json").is_file():
                 found.append(Version(name, int(m.group(1)), p))
         return sorted(found, key=lambda v: v.number)
 
@@ -109,51 +129,71 @@ class DatasetStore:
         raise DatasetError(f"{name} has no version v{number} (versions: {have})")
 
     def publish(self, name: str, tables: dict[str, pa.Table], manifest: Manifest) -> Version:
-        """Write a new immutable version; returns it. `tables` needs 'rows' and 'rejects'."""
+        """Write a new immutable version under the dataset's lock; returns it. `tables` needs 'rows' and 'rejects'."""
         check_name(name)
         missing = [t for t in TABLES if t not in tables]
         if missing:
             raise DatasetError(f"publish of {name} lacks tables {missing}")
-        base = self.root / name
-        base.mkdir(parents=True, exist_ok=True)
-        tmp = base / f".tmp-{uuid.uuid4().hex}"
-        tmp.mkdir()
-        try:
-            files = {t: _write_parts(tmp / t, tables[t]) for t in TABLES}
-            return self._commit(name, tmp, manifest, files)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        with dataset_lock(self.root, name, f"a publish of {name}", wait_seconds(FOREVER)):
+            base = self.root / name
+            base.mkdir(parents=True, exist_ok=True)
+            self.gc_temp(name)
+            tmp = base / temp_name()
+            tmp.mkdir()
+            try:
+                files: dict[str, Any] = {}
+                for t in TABLES:
+                    files.update(_write_parts(tmp, t, tables[t]))
+                return self._commit(name, tmp, manifest, files)
+            except OSError as err:
+                rmtree(tmp)
+                if err.errno in FULL_DISK:
+                    raise DatasetError(
+                        f"disk full while publishing {name} under {self.root} ({err.strerror}): nothing was "
+                        "published; free some space and run the command again"
+                    ) from None
+                raise
+            except BaseException:
+                rmtree(tmp)
+                raise
 
     def _commit(self, name: str, tmp: Path, manifest: Manifest, files: dict[str, Any]) -> Version:
-        latest = self.versions(name)
-        number = latest[-1].number + 1 if latest else 1
+        number = self._next_number(name)
+        entries = {path: FileEntry(**entry) for path, entry in files.items()}
         while True:
-            final = manifest.model_copy(update={"name": name, "version": number, "files": files})
+            final = manifest.model_copy(update={"name": name, "version": number, "files": entries, "format": 2})
+            (tmp / "manifest.json").unlink(missing_ok=True)  # a retry rewrites its (read-only) manifest
             _write_json(tmp / "manifest.json", final.model_dump(mode="json"))
+            _make_read_only(tmp)
             target = self.root / name / f"v{number}"
             try:
                 os.rename(tmp, target)
             except OSError as err:
-                if err.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                    number += 1  # someone else published this number first
+                if err.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                    number += 1  # taken: someone else published this number first, or a stray file has the name
                     continue
                 raise
             _fsync_dir(target.parent)
             return Version(name, number, target)
 
+    def _next_number(self, name: str) -> int:
+        """One past every `vN` entry (a stray file or a version without manifest counts as taken)."""
+        taken = [int(m.group(1)) for p in (self.root / name).iterdir() if (m := VERSION_RE.fullmatch(p.name))]
+        return max(taken, default=0) + 1
+
     def gc_temp(self, name: str) -> int:
-        """Remove temp dirs left by crashed publishes. Returns how many."""
+        """Remove temp dirs of dead processes: killed publishes (`.tmp-*`) and card writes (`vN/card.tmp-*`)."""
         base = self.root / check_name(name)
-        stale = list(base.glob(".tmp-*")) if base.is_dir() else []
-        for p in stale:
-            shutil.rmtree(p, ignore_errors=True)
-        return len(stale)
+        if not base.is_dir():
+            return 0
+        return remove_abandoned([*base.glob(".tmp-*"), *base.glob("v*/card.tmp-*")])
 
 
-def _write_parts(folder: Path, table: pa.Table) -> list[dict[str, Any]]:
+def _write_parts(tmp: Path, table_name: str, table: pa.Table) -> dict[str, dict[str, Any]]:
+    """Write `table` as part files under tmp/table_name; returns {relpath: {size, sha256, rows}}."""
+    folder = tmp / table_name
     folder.mkdir()
-    parts = []
+    parts = {}
     n_parts = max(1, -(-table.num_rows // ROWS_PER_PART))
     for i in range(n_parts):
         chunk = table.slice(i * ROWS_PER_PART, ROWS_PER_PART)
@@ -162,10 +202,31 @@ def _write_parts(folder: Path, table: pa.Table) -> list[dict[str, Any]]:
             pq.write_table(chunk, path, compression="zstd")
         else:  # no row group at all: an empty row group breaks HF datasets' parquet reader
             pq.ParquetWriter(path, table.schema, compression="zstd").close()
-        with open(path, "rb") as fh:
-            os.fsync(fh.fileno())
-        parts.append({"path": f"{folder.name}/{path.name}", "rows": chunk.num_rows, "bytes": path.stat().st_size})
+        size, digest = file_digest(path, fsync=True)
+        parts[f"{table_name}/{path.name}"] = {"size": size, "sha256": digest, "rows": chunk.num_rows}
     return parts
+
+
+def file_digest(path: Path, fsync: bool = False) -> tuple[int, str]:
+    """(size, sha256 hex) of a file, read once."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+            size += len(block)
+        if fsync:
+            os.fsync(fh.fileno())
+    return size, h.hexdigest()
+
+
+def _make_read_only(tmp: Path) -> None:
+    """Files 0444, table folders 0555; the version folder stays writable for its dataset card."""
+    for table in TABLES:
+        for p in (tmp / table).iterdir():
+            os.chmod(p, READ_ONLY_FILE)
+        os.chmod(tmp / table, READ_ONLY_DIR)
+    os.chmod(tmp / "manifest.json", READ_ONLY_FILE)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -1,4 +1,4 @@
-"""Errors a user can act on. The CLI prints their message and exits non-zero; no traceback."""
+"""Errors a user can act on. The CLI prints their message (one line) and exits 2; `--debug` shows the traceback."""
 
 
 class SynthloomError(Exception):
@@ -23,3 +23,11 @@ class DatasetError(SynthloomError):
 
 class QueryError(SynthloomError):
     pass
+
+
+class DatasetLockedError(DatasetError):
+    """Another process is writing the same dataset (flows/locks.py)."""
+
+
+class CorruptVersionError(DatasetError):
+    """A published version whose manifest or files are unreadable or changed (flows/store.py)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class StageStats(BaseModel):
@@ -23,6 +23,15 @@ class StageStats(BaseModel):
             raise ValueError(f"stage {self.name}: {self.rows_in} in != {self.rows_out} kept + {self.rejected} rejected")
 
 
+class FileEntry(BaseModel):
+    """One published file: its size and SHA-256 (None in manifests written before checksums)."""
+
+    model_config = ConfigDict(extra="forbid")
+    size: int
+    sha256: str | None = None
+    rows: int | None = None
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: int = 1
@@ -36,7 +45,19 @@ class Manifest(BaseModel):
     stages: list[StageStats]
     rows: int
     rejects: int
-    files: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    files: dict[str, FileEntry] = Field(default_factory=dict, description="relpath in the version -> entry")
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _old_layout(cls, value: Any) -> Any:
+        """Older manifests list parts per table: {"rows": [{"path", "rows", "bytes"}]} (sizes, no hashes)."""
+        if not isinstance(value, dict) or not any(isinstance(v, list) for v in value.values()):
+            return value
+        out: dict[str, Any] = {}
+        for parts in value.values():
+            for part in parts if isinstance(parts, list) else []:
+                out[part["path"]] = {"size": part["bytes"], "rows": part.get("rows")}
+        return out
 
     def check(self) -> None:
         for s in self.stages:

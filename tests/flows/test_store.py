@@ -26,7 +26,8 @@ def test_versions_are_numbered_and_immutable(tmp_path):
     assert store.get("demo").number == 2 and store.get("demo@v1").read().num_rows == 2
     m = v2.manifest()
     assert (m.name, m.version, m.rows, m.rejects) == ("demo", 2, 1, 1)
-    assert m.files["rows"][0]["rows"] == 1 and m.stages[0].rows_in == 2
+    assert m.files["rows/part-00000.parquet"].rows == 1 and m.stages[0].rows_in == 2
+    assert len(m.files["rows/part-00000.parquet"].sha256) == 64 and m.format == 2
 
 
 def test_layout_is_plain_parquet(tmp_path):
@@ -90,8 +91,8 @@ def _slow_publisher(root: str) -> None:
 
     real = store_mod._write_parts
 
-    def slow(folder, table):
-        out = real(folder, table)
+    def slow(tmp, table_name, table):
+        out = real(tmp, table_name, table)
         time.sleep(60)  # killed here: parts written, manifest not
         return out
 
