@@ -3,7 +3,8 @@
 Each row gets the checks below in this fixed order; the first check that fails decides the reject
 (`reason`, plus a `detail` stating the measured value and the threshold), and later checks are not
 run on it. Cheap, vectorized checks (pyarrow.compute over whole columns) come first; the per-row
-Python checks (loops, repetition, language) then only see rows that are still in.
+Python checks (5-7, 9-14) only see rows that are still in. `bench/quality.py` measures checks 4-14
+on a hand-labeled set (data/quality/labeled.jsonl).
 
  1. `truncated`                  — the generation hit max tokens. Uses a `finish_reason` column
                                    (value "length") and/or a boolean `truncated` column when the table
@@ -11,24 +12,38 @@ Python checks (loops, repetition, language) then only see rows that are still in
  2. `instruction_too_short/long` — whitespace-separated words, then characters. Word counts treat CJK
  3. `response_too_short/long`      text without spaces as one word: bound such data by chars instead.
  4. `instruction_ends_with_colon` — "Rewrite the text below:" with nothing below (Magpie's filter).
- 5. `refusal`                    — one of `refusal_patterns` (plain phrases, case-insensitive, straight
-                                   or curly apostrophes) inside the first `refusal_window_chars` of the
-                                   response.
- 6. `low_judge_score` / `unscored` — when the table has `judge_column` (the rubric judge's 1–5
+ 5. `instruction_not_a_request` — a statement, greeting or thanks: no '?', request phrase or imperative
+                                   (filters.junk.requests).
+ 6. `template_leak`              — chat-template control tokens or role turns of any common family in
+                                   the instruction or response (filters.junk.leaks).
+ 7. `refusal` / `deflection`     — a refusal or AI disclaimer in the first `refusal_sentences` sentences,
+                                   in any phrasing (filters.junk.refusal); a short answer that asks for
+                                   missing input instead of answering. Then `refusal` for any extra plain
+                                   `refusal_patterns` (case-insensitive, any apostrophe) inside the first
+                                   `refusal_window_chars` of the response (none by default).
+ 8. `low_judge_score` / `unscored` — when the table has `judge_column` (the rubric judge's 1–5
                                    `judge_quality`): scores below `min_judge_score` are rejected; a null
                                    score is kept unless `reject_unscored`.
- 7. `char_loop`                  — a unit of 1..`char_loop_max_unit` characters repeated back to back
+ 9. `echo`                       — the response repeats or barely extends the instruction (rapidfuzz;
+                                   filters.junk.echo).
+10. `char_loop`                  — a unit of 1..`char_loop_max_unit` characters repeated back to back
                                    over at least `char_loop_min_chars` ("1.1.1.1…", "Mmmmmm…"). Units
                                    without a letter or digit ("-----", "=====", indentation) are fine.
- 8. `ngram_repetition`           — share of the response's word `repetition_ngram`-grams that repeat an
+11. `ngram_repetition`           — share of the response's word `repetition_ngram`-grams that repeat an
                                    earlier one (1 - unique/total, lowercased words), like Gopher's
                                    duplicate n-gram rules.
- 9. `wrong_language`             — lingua language id of the instruction, then the response. A text is
+12. `repeated_sentence`          — one sentence of >= 4 words said `max_sentence_repeats` times.
+13. `cut_off`                    — the text itself ends mid-way (open code fence, dangling "and the",
+                                   no closing punctuation...), for rows with no known finish reason
+                                   (filters.junk.cutoff).
+14. `wrong_language`             — lingua language id of the instruction, then the response (its start,
+                                   and its end too when it is long). A response in a language the
+                                   instruction names ("translate into French") is allowed. A text is
                                    rejected when its most likely language is not in `allowed_languages`
                                    and lingua's confidence for it is at least `min_language_confidence`.
                                    Code blocks, inline code and URLs are removed first; texts with fewer
                                    than `language_min_letters` letters left are not judged (too short to
-                                   tell); only the first `language_max_chars` are read.
+                                   tell); only the first (and last) `language_max_chars` are read.
 
 Any numeric threshold set to None (or a flag set to False, or an empty pattern tuple) disables its check.
 Only `instruction` and `response` (the first turn) are checked; both columns are required.
@@ -53,32 +68,25 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from lingua import IsoCode639_1, LanguageDetector, LanguageDetectorBuilder
+from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 from pydantic import Field, field_validator
 
 from filters.base import split_rows
+from filters.junk.cutoff import cut_off
+from filters.junk.echo import echo
+from filters.junk.leaks import template_leak
+from filters.junk.loops import repeated_sentence
+from filters.junk.refusal import deflection, refusal
+from filters.junk.requests import not_a_request
 from generators.result import StageResult
 from schemas.config import Frozen
 from schemas.errors import DatasetError
 
 STAGE = "heuristics"
 
-DEFAULT_REFUSALS: tuple[str, ...] = (
-    "I'm sorry, but",
-    "I am sorry, but",
-    "I apologize, but",
-    "I apologise, but",
-    "As an AI",
-    "As a language model",
-    "I cannot",
-    "I can't assist",
-    "I can't help",
-    "I can't provide",
-    "I'm unable to",
-    "I am unable to",
-    "I'm not able to",
-    "I won't be able to",
-)
+# Extra plain phrases one may add as `refusal_patterns`; the structural detector (filters.junk.refusal)
+# already covers these and many more phrasings, so the default adds none.
+DEFAULT_REFUSALS: tuple[str, ...] = ("I'm sorry, but", "I apologize, but", "As an AI", "I cannot", "I'm unable to")
 
 COMMON_LANGUAGES: tuple[str, ...] = (
     "en", "de", "fr", "es", "it", "pt", "nl", "sv", "pl", "cs",
@@ -101,18 +109,25 @@ def _iso_code(code: str) -> str:
 class HeuristicsConfig(Frozen):
     """Thresholds; None (False for flags) disables a check. See the module docstring for the rules."""
 
-    min_instruction_words: int | None = Field(3, ge=1)
+    min_instruction_words: int | None = Field(2, ge=1)
     max_instruction_words: int | None = Field(1_000, ge=1)
     min_instruction_chars: int | None = Field(None, ge=1)
     max_instruction_chars: int | None = Field(8_000, ge=1)
-    min_response_words: int | None = Field(5, ge=1)
+    min_response_words: int | None = Field(1, ge=1)
     max_response_words: int | None = Field(4_000, ge=1)
     min_response_chars: int | None = Field(None, ge=1)
     max_response_chars: int | None = Field(32_000, ge=1)
     reject_truncated: bool = True
     reject_instruction_colon: bool = True
-    refusal_patterns: tuple[str, ...] | None = DEFAULT_REFUSALS
+    reject_non_requests: bool = True
+    reject_template_leaks: bool = True
+    refusal_sentences: int | None = Field(3, ge=1, description="opening sentences searched for refusals")
+    refusal_patterns: tuple[str, ...] | None = ()
     refusal_window_chars: int = Field(100, ge=1)
+    deflection_max_words: int | None = Field(80, ge=1)
+    echo_min_cover: float | None = Field(0.8, gt=0.0, le=1.0)
+    echo_max_new_words: int = Field(8, ge=0)
+    cut_off_min_words: int | None = Field(6, ge=1)
     judge_column: str = "judge_quality"
     min_judge_score: float | None = 3.0
     reject_unscored: bool = False
@@ -120,6 +135,7 @@ class HeuristicsConfig(Frozen):
     char_loop_max_unit: int = Field(10, ge=1, le=64)
     repetition_ngram: int = Field(3, ge=1)
     max_ngram_repetition: float | None = Field(0.3, ge=0.0, le=1.0)
+    max_sentence_repeats: int | None = Field(3, ge=2, description="a sentence said this often is a loop")
     allowed_languages: tuple[str, ...] | None = ("en",)
     language_candidates: tuple[str, ...] = COMMON_LANGUAGES
     min_language_confidence: float = Field(0.5, ge=0.0, le=1.0)
@@ -374,11 +390,79 @@ def _repetition_check(response: list[str], cfg: HeuristicsConfig) -> Check | Non
     return _python_check(response, test)
 
 
+# -- junk detectors (filters.junk) ---------------------------------------------------------------
+
+Texts = dict[str, list[str]]
+
+
+def _pair_check(
+    texts: Texts, reason: str, test: Callable[[str, str], str | None], skip: np.ndarray | None = None
+) -> Check:
+    """A per-row check on (instruction, response); `skip[i]` True leaves row i alone."""
+    instructions, responses = texts["instruction"], texts["response"]
+
+    def run(active: np.ndarray) -> Iterator[tuple[int, Verdict]]:
+        rows = np.flatnonzero(active if skip is None else active & ~skip)
+        for i in rows:
+            detail = test(instructions[i], responses[i])
+            if detail is not None:
+                yield int(i), (reason, detail)
+
+    return run
+
+
+def _leak(instruction: str, response: str) -> str | None:
+    if found := template_leak(instruction):
+        return f"instruction: {found}"
+    return None if (found := template_leak(response, instruction)) is None else f"response: {found}"
+
+
+def junk_checks(texts: Texts, cfg: HeuristicsConfig, phase: str, known_finish: np.ndarray | None = None) -> list[Check]:
+    """The filters.junk detectors of one phase (early, echo, loops, cut_off) that the config turns on."""
+    specs: dict[str, list[tuple[bool, str, Callable[[str, str], str | None]]]] = {
+        "early": [
+            (cfg.reject_non_requests, "instruction_not_a_request", lambda i, r: not_a_request(i)),
+            (cfg.reject_template_leaks, "template_leak", _leak),
+            (cfg.refusal_sentences is not None, "refusal", lambda i, r: refusal(r, cfg.refusal_sentences or 3)),
+            (cfg.deflection_max_words is not None, "deflection",
+             lambda i, r: deflection(r, max_words=cfg.deflection_max_words or 80)),
+        ],
+        "echo": [
+            (cfg.echo_min_cover is not None, "echo",
+             lambda i, r: echo(i, r, cfg.echo_min_cover or 0.8, cfg.echo_max_new_words)),
+        ],
+        "cut_off": [],
+        "loops": [
+            (cfg.max_sentence_repeats is not None, "repeated_sentence",
+             lambda i, r: repeated_sentence(r, i, min_count=cfg.max_sentence_repeats or 3)),
+        ],
+    }  # fmt: skip
+    checks = [_pair_check(texts, reason, test) for on, reason, test in specs[phase] if on]
+    if phase == "cut_off" and cfg.cut_off_min_words is not None:
+        words = cfg.cut_off_min_words
+        checks.append(_pair_check(texts, "cut_off", lambda i, r: cut_off(r, words), known_finish))
+    return checks
+
+
+def _known_finish(table: pa.Table) -> np.ndarray | None:
+    """Rows whose finish reason (or truncated flag) is known; text-based cut-off checks skip them."""
+    known = np.zeros(table.num_rows, dtype=bool)
+    for name in ("finish_reason", "truncated"):
+        if name in table.column_names:
+            known |= _np_bool(pc.is_valid(table.column(name)))
+    return known
+
+
 # -- language id -------------------------------------------------------------------------------
 
 _CODE_BLOCK = re.compile(r"```.*?(```|$)", re.DOTALL)
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
 _URL = re.compile(r"https?://\S+|www\.\S+")
+
+
+_LANGUAGE_NAMES: dict[str, str] = {
+    lang.name.lower(): lang.iso_code_639_1.name.lower() for lang in Language.all()
+} | {"mandarin": "zh", "cantonese": "zh", "farsi": "fa", "castilian": "es", "brazilian": "pt"}
 
 
 @functools.lru_cache(maxsize=4)
@@ -413,23 +497,44 @@ def detect_languages(texts: list[str], cfg: HeuristicsConfig) -> list[tuple[str,
     return out
 
 
-def _language_check(columns: dict[str, list[str]], cfg: HeuristicsConfig) -> Check | None:
+def _named_languages(instruction: str) -> set[str]:
+    """ISO codes of languages the instruction names ("translate into French" allows a French answer)."""
+    named = set(_WORD.findall(instruction.lower())) & set(_LANGUAGE_NAMES)
+    return {_LANGUAGE_NAMES[w] for w in named}
+
+
+def _language_parts(texts: list[str], rows: np.ndarray, max_chars: int) -> tuple[list[int], list[str]]:
+    """(row, text) pairs to judge: each text's start, plus its end when the text is longer than 2*max_chars."""
+    owners, parts = [], []
+    for i in rows:
+        text = texts[i]
+        owners.append(int(i))
+        parts.append(text)
+        if len(text) > 2 * max_chars:
+            owners.append(int(i))
+            parts.append(text[-max_chars:])
+    return owners, parts
+
+
+def _language_check(columns: Texts, cfg: HeuristicsConfig) -> Check | None:
     allowed = cfg.allowed_languages
     if allowed is None:
         return None
     floor = cfg.min_language_confidence
+    asked = [_named_languages(t) for t in columns["instruction"]]
 
     def run(active: np.ndarray) -> Iterator[tuple[int, Verdict]]:
         rows = np.flatnonzero(active)
         for field, texts in columns.items():
-            passed = []
-            for i, found in zip(rows, detect_languages([texts[i] for i in rows], cfg), strict=True):
-                if found is not None and found[0] not in allowed and found[1] >= floor:
+            owners, parts = _language_parts(texts, rows, cfg.language_max_chars)
+            failed: dict[int, Verdict] = {}
+            for i, found in zip(owners, detect_languages(parts, cfg), strict=True):
+                ok = set(allowed) | (asked[i] if field == "response" else set())
+                if i not in failed and found is not None and found[0] not in ok and found[1] >= floor:
                     detail = f"{field} language {found[0]} (confidence {found[1]:.2f} >= min {floor:.2f})"
-                    yield int(i), ("wrong_language", f"{detail}, allowed: {', '.join(allowed)}")
-                else:
-                    passed.append(i)
-            rows = np.asarray(passed, dtype=np.int64)
+                    failed[i] = ("wrong_language", f"{detail}, allowed: {', '.join(allowed)}")
+            yield from failed.items()
+            rows = np.asarray([i for i in rows if i not in failed], dtype=np.int64)
 
     return run
 
@@ -443,12 +548,19 @@ def _checks(table: pa.Table, cfg: HeuristicsConfig) -> Iterator[Check]:
     optional: list[Check | None] = [_truncation_check(table) if cfg.reject_truncated else None]
     optional += [*_bound_checks("instruction", instruction, cfg), *_bound_checks("response", response, cfg)]
     optional += [_colon_check(instruction) if cfg.reject_instruction_colon else None]
-    optional += [_refusal_check(response, cfg), _judge_check(table, cfg)]
     yield from (c for c in optional if c is not None)
-    responses = response.to_pylist()
-    later = [_loop_check(responses, cfg), _repetition_check(responses, cfg)]
-    later += [_language_check({"instruction": instruction.to_pylist(), "response": responses}, cfg)]
+    texts = {"instruction": instruction.to_pylist(), "response": response.to_pylist()}
+    yield from junk_checks(texts, cfg, "early")
+    later = [_refusal_check(response, cfg), _judge_check(table, cfg)]
     yield from (c for c in later if c is not None)
+    yield from junk_checks(texts, cfg, "echo")
+    responses = texts["response"]
+    loops = [_loop_check(responses, cfg), _repetition_check(responses, cfg)]
+    yield from (c for c in loops if c is not None)
+    yield from junk_checks(texts, cfg, "loops")
+    yield from junk_checks(texts, cfg, "cut_off", _known_finish(table))
+    language = _language_check(texts, cfg)
+    yield from [] if language is None else [language]
 
 
 def heuristic_verdicts(table: pa.Table, cfg: HeuristicsConfig) -> list[Verdict | None]:

@@ -75,12 +75,13 @@ def test_reject_keeps_raw_text_record_and_lineage():
 @pytest.mark.parametrize(
     ("overrides", "pair", "reason", "detail"),
     [
-        ({}, ("Hi there", GOOD_RESPONSE), "instruction_too_short", "instruction 2 words < min 3"),
+        ({}, ("Why?", GOOD_RESPONSE), "instruction_too_short", "instruction 1 words < min 2"),
         ({"max_instruction_words": 5}, (GOOD_INSTRUCTION, GOOD_RESPONSE), "instruction_too_long",
          "instruction 7 words > max 5"),
         ({"min_instruction_chars": 60}, (GOOD_INSTRUCTION, GOOD_RESPONSE), "instruction_too_short",
          "instruction 49 chars < min 60"),
-        ({}, (GOOD_INSTRUCTION, "Yes, it does."), "response_too_short", "response 3 words < min 5"),
+        ({"min_response_words": 5}, (GOOD_INSTRUCTION, "Yes, it does."), "response_too_short",
+         "response 3 words < min 5"),
         ({"max_response_words": 10}, (GOOD_INSTRUCTION, GOOD_RESPONSE), "response_too_long",
          "response 22 words > max 10"),
         ({"max_response_chars": 100}, (GOOD_INSTRUCTION, GOOD_RESPONSE), "response_too_long",
@@ -93,7 +94,7 @@ def test_length_bounds(overrides, pair, reason, detail):
 
 
 def test_disabled_bounds_let_rows_through():
-    pair = ("Hi there", "Yes, it does.")
+    pair = ("Why?", "Yes, it does.")
     assert run([pair], min_instruction_words=None, min_response_words=None).stats.rejected == 0
 
 
@@ -106,26 +107,38 @@ def test_instruction_ending_with_colon():
 
 
 @pytest.mark.parametrize(
-    "response",
+    ("response", "kind"),
     [
-        "I'm sorry, but I can't help with writing that kind of content for you.",
-        "I’m sorry, but I can’t help with writing that kind of content for you.",
-        "Well. As an AI language model, I do not have personal opinions about that.",
-        "i cannot provide medical advice, please consult a doctor about your symptoms.",
+        ("I'm sorry, but I can't help with writing that kind of content for you.", "inability"),
+        ("I’m sorry, but I can’t help with writing that kind of content for you.", "inability"),
+        ("Well. As an AI language model, I do not have personal opinions about that.", "ai_identity"),
+        ("i cannot provide medical advice, please consult a doctor about your symptoms.", "inability"),
+        ("I'm sorry for any confusion, but as a chatbot designed to assist users, I don't have the capability to "
+         "browse websites.", "ai_identity"),
+        ("Thanks for asking! Unfortunately I must respectfully decline to write that essay.", "decline"),
     ],
-)
-def test_refusals(response):
+)  # fmt: skip
+def test_refusals(response, kind):
     reject = only_reject(run([(GOOD_INSTRUCTION, response)]))
     assert reject["reason"] == "refusal"
-    assert "response has refusal" in reject["detail"] and "window 100 chars" in reject["detail"]
+    assert reject["detail"].startswith(kind + " ")
 
 
 def test_refusal_far_from_start_or_disabled_is_kept():
-    late = GOOD_RESPONSE + " Without light, growth stops. I cannot stress this enough."
+    late = GOOD_RESPONSE + " Without light, growth stops. Leaves wilt. As an AI, I cannot verify this."
     assert run([(GOOD_INSTRUCTION, late)]).stats.rejected == 0
     early = "I cannot stress enough how much plants depend on sunlight to make their food."
-    assert run([(GOOD_INSTRUCTION, early)], refusal_patterns=None).stats.rejected == 0
-    assert run([(GOOD_INSTRUCTION, early)], refusal_patterns=("As an AI",)).stats.rejected == 0
+    assert run([(GOOD_INSTRUCTION, early)]).stats.rejected == 0  # no refusal verb after "cannot"
+    sorry = "Sorry to hear that. Plants need sunlight, so move yours next to a bright window."
+    assert run([(GOOD_INSTRUCTION, sorry)]).stats.rejected == 0
+    refusing = "I am unable to explain that."
+    assert run([(GOOD_INSTRUCTION, refusing)], refusal_sentences=None).stats.rejected == 0
+
+
+def test_extra_refusal_phrases():
+    early = "I cannot stress enough how much plants depend on sunlight to make their food."
+    reject = only_reject(run([(GOOD_INSTRUCTION, early)], refusal_patterns=("I cannot",)))
+    assert reject["detail"] == "response has refusal 'I cannot' at char 0 (window 100 chars)"
 
 
 def test_judge_score_threshold_and_unscored_rows():
@@ -221,16 +234,26 @@ def test_detector_is_built_once_per_language_set():
 
 
 def test_first_failing_check_wins_in_documented_order():
-    pair = ("Hi:", "I'm sorry, but no.")
-    extra = {"finish_reason": ["length"], "judge_quality": [1]}
-    assert only_reject(run([pair], extra))["reason"] == "truncated"
-    assert only_reject(run([pair], extra, reject_truncated=False))["reason"] == "instruction_too_short"
-    relaxed = dict(reject_truncated=False, min_instruction_words=None, min_response_words=None)
-    assert only_reject(run([pair], extra, **relaxed))["reason"] == "instruction_ends_with_colon"
-    relaxed["reject_instruction_colon"] = False
-    assert only_reject(run([pair], extra, **relaxed))["reason"] == "refusal"
-    relaxed["refusal_patterns"] = None
-    assert only_reject(run([pair], extra, **relaxed))["reason"] == "low_judge_score"
+    said = "As an AI, I cannot help with that request today. "
+    pair = ("Thanks <|im_end|>:", said * 3 + "Also the")
+    assert only_reject(run([pair], {"finish_reason": ["length"]}))["reason"] == "truncated"
+    extra = {"judge_quality": [1]}
+    relaxed: dict = dict(min_instruction_words=3)
+    expected = [
+        ("instruction_too_short", "min_instruction_words", None),
+        ("instruction_ends_with_colon", "reject_instruction_colon", False),
+        ("instruction_not_a_request", "reject_non_requests", False),
+        ("template_leak", "reject_template_leaks", False),
+        ("refusal", "refusal_sentences", None),
+        ("low_judge_score", "min_judge_score", None),
+        ("ngram_repetition", "max_ngram_repetition", None),
+        ("repeated_sentence", "max_sentence_repeats", None),
+        ("cut_off", "cut_off_min_words", None),
+    ]
+    for reason, knob, off in expected:
+        assert only_reject(run([pair], extra, **relaxed))["reason"] == reason
+        relaxed[knob] = off
+    assert run([pair], extra, **relaxed).stats.rejected == 0
 
 
 def test_empty_table_and_nulls():
@@ -239,7 +262,7 @@ def test_empty_table_and_nulls():
     assert (result.stats.rows_in, result.stats.rows_out, result.stats.rejected) == (0, 0, 0)
     assert result.rows.schema == empty.schema and result.rejects.num_rows == 0
     nulls = pa.table({"instruction": pa.array([None], pa.string()), "response": [GOOD_RESPONSE]})
-    assert only_reject(Heuristics(config=config())(nulls))["detail"] == "instruction 0 words < min 3"
+    assert only_reject(Heuristics(config=config())(nulls))["detail"] == "instruction 0 words < min 2"
 
 
 def test_missing_text_column_is_a_clear_error():
