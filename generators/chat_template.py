@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jinja2
+
 from generators.engines.base import ChatMessages
+from schemas.errors import ConfigError
 
 SENTINEL = "\u2063SYNTHLOOM_SENTINEL\u2063"
 Render = Callable[[ChatMessages, bool], str]
 
 
-class TemplateError(ValueError):
-    pass
+class TemplateError(ConfigError, ValueError):
+    """The chat template cannot give Magpie a pre-query template (a one-line, user-fixable error)."""
 
 
 def _system(system_prompt: str | None) -> list[dict[str, str]]:
@@ -41,3 +44,37 @@ def end_of_user_turn(render: Render) -> str:
     if not marker:
         raise TemplateError("the chat template has no end-of-turn marker after a user message")
     return marker
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def check_pre_query_template(render: Render, model_id: str, system_prompt: str | None = None) -> str:
+    """The pre-query prefix, verified before Magpie generates; a one-line TemplateError otherwise.
+
+    Some chat templates silently drop system turns (Phi-3 style) and others refuse them (Gemma-2,
+    Mistral raise "System role not supported" / "roles must alternate"): either way Magpie would
+    generate from a different prompt than the config says, so it stops and says what to change.
+    """
+    fix = "set magpie.system_prompt: null, or use a model whose chat template has a system role"
+    try:
+        prefix = pre_query_prefix(render, (), system_prompt)
+        end_of_user_turn(render)
+    except TemplateError as err:
+        raise TemplateError(f"model {model_id}: {err}") from None
+    except (jinja2.TemplateError, ValueError, TypeError, KeyError, IndexError) as err:
+        if system_prompt is not None:
+            raise TemplateError(
+                f"model {model_id}: its chat template refuses a system turn ({_one_line(err)}); {fix}"
+            ) from None
+        raise TemplateError(
+            f"model {model_id}: its chat template cannot render a lone user turn ({_one_line(err)}); "
+            "Magpie needs a template that does (use a chat model with its own template)"
+        ) from None
+    if system_prompt is not None and system_prompt.strip() not in prefix:
+        raise TemplateError(
+            f"model {model_id}: its chat template drops the system prompt (magpie.system_prompt is set, but the "
+            f"pre-query template {prefix[-60:]!r} does not contain it); {fix}"
+        )
+    return prefix

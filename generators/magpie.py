@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from generators.chat_template import end_of_user_turn, pre_query_prefix
+from generators.chat_template import check_pre_query_template, end_of_user_turn, pre_query_prefix
 from generators.engines.base import ChatMessages, Completion, Engine
 from generators.result import Reject, SftCollector, StageResult, check_generated
 from schemas.config import Frozen, MagpieConfig, SamplingConfig
@@ -100,6 +100,7 @@ class Magpie(Frozen):
     # -- the run -------------------------------------------------------------------------------
     def __call__(self, engine: Engine, run_id: str) -> StageResult:
         started = time.perf_counter()
+        check_pre_query_template(engine.render_chat, engine.model_id, self.config.system_prompt)
         special = engine.special_tokens()
         stop = end_of_user_turn(engine.render_chat)
         convs = [_Conversation(i, self.config.seed + i, []) for i in range(self.config.n)]
