@@ -1,0 +1,136 @@
+"""Which versions the catalog may read, checked cheaply, and pyarrow datasets over their files.
+
+A version is left out (with a warning naming it and the fix) when its manifest.json does not parse,
+a file it records is missing or has another size than recorded, or (found by the scan itself) a
+Parquet footer is unreadable. Nothing here hashes files: `synthloom datasets verify` does that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from flows.store import DatasetStore
+
+PARQUET = ds.ParquetFileFormat()
+LOCAL = pa.fs.LocalFileSystem()
+
+
+@dataclass
+class VersionScan:
+    """One published version as the catalog sees it: its manifest (raw JSON) and what is wrong, if anything."""
+
+    name: str
+    number: int
+    path: Path
+    manifest: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None
+    checked: bool = False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@v{self.number}"
+
+    def warning(self) -> str:
+        return (
+            f"{self.ref} left out of the catalog: {self.problem}; check it with "
+            f"`synthloom datasets verify {self.ref}` and restore or remove {self.path}"
+        )
+
+    def files(self, table: str) -> list[Path]:
+        recorded = recorded_sizes(self.manifest)
+        if recorded:
+            return sorted(self.path / rel for rel in recorded if rel.startswith(f"{table}/"))
+        return sorted((self.path / table).glob("*.parquet"))
+
+    def check(self) -> VersionScan:
+        """Read the manifest and stat the files it records (once); sets `problem` if anything is off."""
+        if not self.checked:
+            self.checked, self.problem = True, self.problem or _problem(self)
+        return self
+
+
+def recorded_sizes(manifest: dict[str, Any]) -> dict[str, int | None]:
+    """{relpath: size} from either manifest layout: {relpath: {size, ...}} or older {table: [{path, bytes}]}."""
+    out: dict[str, int | None] = {}
+    for key, entry in (manifest.get("files") or {}).items():
+        if isinstance(entry, list):
+            out.update({part["path"]: part.get("bytes") for part in entry})
+        else:
+            out[key] = entry.get("size")
+    return out
+
+
+def scan_versions(store: DatasetStore, name: str) -> list[VersionScan]:
+    """Every published version of `name`, oldest first, not yet checked (see VersionScan.check)."""
+    return [VersionScan(name, v.number, v.path) for v in store.versions(name)]
+
+
+def _problem(scan: VersionScan) -> str | None:
+    try:
+        manifest = json.loads((scan.path / "manifest.json").read_bytes())
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("rows"), int):
+            return "manifest.json is incomplete (no row count)"
+        scan.manifest = manifest
+        recorded = recorded_sizes(manifest)
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as err:
+        return f"manifest.json is unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+    for rel, size in recorded.items():
+        try:
+            actual = os.stat(scan.path / rel).st_size
+        except OSError:
+            return f"{rel} is missing"
+        if size is not None and actual != size:
+            return f"{rel} has {actual} bytes, its manifest says {size}"
+    return None
+
+
+def footer_problem(path: Path) -> str | None:
+    try:
+        pq.read_metadata(path)
+    except (OSError, pa.ArrowException) as err:
+        return f"{path.parent.name}/{path.name} is not readable Parquet ({str(err).splitlines()[0]})"
+    return None
+
+
+def arrow_dataset(scans: list[VersionScan], table: str, with_version: bool) -> ds.Dataset | None:
+    """One dataset over `table` of every intact scan (plus a `version` column if asked).
+
+    Fast path: one schema inspection over all files, which reads every footer once. Only if that
+    fails are footers read one by one to find the broken versions, which are marked and left out.
+    """
+    intact = [s for s in scans if s.check().problem is None]
+    files = [(s, f) for s in intact for f in s.files(table)]
+    if not files:
+        return None
+    try:
+        schema = _schema([str(f) for _, f in files])
+    except (OSError, pa.ArrowException):
+        broken = False
+        for scan, path in files:
+            if scan.problem is None and (problem := footer_problem(path)):
+                scan.problem, broken = problem, True
+        if not broken:
+            raise
+        return arrow_dataset(scans, table, with_version)
+    if not with_version:
+        return ds.FileSystemDataset.from_paths([str(f) for _, f in files], schema, PARQUET, LOCAL)
+    return ds.FileSystemDataset.from_paths(
+        [str(f) for _, f in files],
+        schema.append(pa.field("version", pa.int32())),
+        PARQUET,
+        LOCAL,
+        partitions=[ds.field("version") == s.number for s, _ in files],
+    )
+
+
+def _schema(paths: list[str]) -> pa.Schema:
+    factory = ds.FileSystemDatasetFactory(LOCAL, paths, PARQUET, ds.FileSystemFactoryOptions())
+    return factory.inspect(promote_options="permissive")
