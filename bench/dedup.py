@@ -25,6 +25,7 @@ reading the batches.
 
     .venv/bin/python bench/dedup.py                       # quality, speed, memory
     .venv/bin/python bench/dedup.py --sweep               # also the grid used to pick the defaults
+    .venv/bin/python bench/dedup.py --quality-only        # only the labeled-set quality table
     .venv/bin/python bench/dedup.py --sweep --write bench/results/dedup.md
 """
 
@@ -496,8 +497,9 @@ def run(args: argparse.Namespace) -> None:
     if args.sweep:
         report_sweep(*labeled_set(originals))
         print(CHOICE)
-    report_speed(synthetic_texts(originals, args.speed_docs), cfg, args.repeats)
-    report_memory(originals)
+    if not args.quality_only:
+        report_speed(synthetic_texts(originals, args.speed_docs), cfg, args.repeats)
+        report_memory(originals)
     print(f"Total bench time {time.perf_counter() - started:.0f}s.")
 
 
@@ -506,6 +508,7 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="also print the grid used to pick the defaults")
     parser.add_argument("--speed-docs", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quality-only", action="store_true", help="only the quality table (about 30 s)")
     parser.add_argument("--write", type=Path, help="also write the report (markdown) to this file")
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -189,7 +189,8 @@ def test_incremental_index_across_versions(tmp_path):
     assert got["n3"] == ("exact_duplicate", got["n3"][1]) and "kept=n0" in got["n3"][1]
     assert second.rows["id"].to_pylist() == ["n0"]
     assert DedupIndex(index_dir).add(second.rows, "v2") == 1
-    assert sorted(p.name for p in index_dir.iterdir()) == ["meta.json", "seg-000001.parquet", "seg-000002.parquet"]
+    assert sorted(p.name for p in index_dir.iterdir()) == ["lookup", "meta.json", "seg-000001.parquet", "seg-000002.parquet"]
+    assert not list(index_dir.rglob(".tmp-*"))
 
 
 def test_index_refuses_other_sketch_settings(tmp_path):
