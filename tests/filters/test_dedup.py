@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import re
+import shutil
 
 import numpy as np
 import pyarrow as pa
@@ -14,7 +16,9 @@ from filters.dedup import (
     components,
     dedup_batches,
     normalize_text,
+    runs,
 )
+from filters.dedup.store import SpillTexts
 from schemas.errors import ConfigError
 from tests.flows.helpers import stage_result
 
@@ -189,7 +193,8 @@ def test_incremental_index_across_versions(tmp_path):
     assert got["n3"] == ("exact_duplicate", got["n3"][1]) and "kept=n0" in got["n3"][1]
     assert second.rows["id"].to_pylist() == ["n0"]
     assert DedupIndex(index_dir).add(second.rows, "v2") == 1
-    assert sorted(p.name for p in index_dir.iterdir()) == ["lookup", "meta.json", "seg-000001.parquet", "seg-000002.parquet"]
+    names = sorted(p.name for p in index_dir.iterdir())
+    assert names == ["lookup", "meta.json", "seg-000001.parquet", "seg-000002.parquet"]
     assert not list(index_dir.rglob(".tmp-*"))
 
 
@@ -227,3 +232,114 @@ def test_one_big_cluster_across_batches_keeps_only_the_first():
     check_counts(result)
     assert result.rows["id"].to_pylist() == ["r0"]
     assert all("kept=r0" in detail for _, detail in rejects(result).values())
+
+
+# ---------------------------------------------------------------- scale structures: runs, spill, index
+
+
+def test_merged_runs_equal_one_sorted_run_and_lookups_do_not_depend_on_the_layout():
+    rng = np.random.default_rng(0)
+    hashes = rng.integers(0, 50, 300, dtype=np.uint64)  # many equal keys: order among equals matters
+    keys = rng.integers(0, 20, (300, 3), dtype=np.uint64)
+    whole = runs.build(hashes, keys, 0)
+    layered = runs.Runs()
+    for lo in range(0, 300, 37):
+        layered.append(hashes[lo : lo + 37], keys[lo : lo + 37], lo)
+    assert 1 < len(layered.runs) <= 5
+    merged = layered.runs[0]
+    for run in layered.runs[1:]:
+        merged = runs.merge(merged, run)
+    for band in range(3):
+        assert merged.keys[band].tolist() == whole.keys[band].tolist()
+        assert merged.pos[band].tolist() == whole.pos[band].tolist()
+    assert merged.exact_pos.tolist() == whole.exact_pos.tolist()
+    queries = rng.integers(0, 25, (40, 3), dtype=np.uint64)
+    layered = runs.Runs()
+    for lo in range(0, 300, 37):
+        layered.append(hashes[lo : lo + 37], keys[lo : lo + 37], lo)
+    one = runs.Runs([runs.build(hashes, keys, 0)])
+    for cap in (1, 4, 100):
+        got = sorted(zip(*(a.tolist() for a in layered.band_matches(queries, cap)), strict=True))
+        assert got == sorted(zip(*(a.tolist() for a in one.band_matches(queries, cap)), strict=True))
+    probe = rng.integers(0, 60, 50, dtype=np.uint64)
+    assert layered.exact(probe).tolist() == one.exact(probe).tolist()
+    first = {int(h): k for k, h in reversed(list(enumerate(hashes.tolist())))}
+    assert one.exact(probe).tolist() == [first.get(int(h), -1) for h in probe]
+
+
+def test_spilled_texts_read_back_by_position(tmp_path):
+    spill = SpillTexts(tmp_path / "t.bin")
+    spill.add(pa.array(["héllo wörld", "", "日 本"]).slice(1))
+    spill.add(pa.array(["a b c", "x"]))
+    assert spill.get(np.array([3, 0, 1, 2])) == ["x", "", "日 本", "a b c"]
+    spill.close()
+
+
+def edits(n: int, seed: int = 0) -> list[str]:
+    """n distinct 30-word texts, and one-word edits of them: text k + n is text k with a word changed."""
+    rng = np.random.default_rng(seed)
+    vocab = [f"w{k}" for k in range(5000)]
+    base = [[vocab[i] for i in rng.integers(0, len(vocab), 30)] for _ in range(n)]
+    edited = []
+    for words in base:
+        words = list(words)
+        words[int(rng.integers(0, 30))] = "changed"
+        edited.append(words)
+    return [" ".join(w) for w in base + edited]
+
+
+def test_near_and_exact_duplicates_across_batches_are_found():
+    texts = edits(40)
+    texts += [texts[3], texts[45].upper()]  # an exact copy of an original, and of an edit
+    result = Dedup(config=DedupConfig(batch_rows=7))(plain(texts))
+    check_counts(result)
+    got = rejects(result)
+    assert result.rows["id"].to_pylist() == [f"r{k}" for k in range(40)]
+    assert all(got[f"r{k + 40}"][0] == "near_duplicate" and f"kept=r{k} " in got[f"r{k + 40}"][1] for k in range(40))
+    assert got["r80"][0] == "exact_duplicate" and "kept=r3 " in got["r80"][1]
+    assert got["r81"][0] == "near_duplicate" and "kept=r5 " in got["r81"][1]  # its exact twin r45 was dropped for r5
+
+
+def test_streaming_is_deterministic_and_matches_one_batch():
+    texts = edits(60, seed=1)
+    one = Dedup()(plain(texts))
+    for batch_rows in (5, 16, 16):
+        streamed = Dedup(config=DedupConfig(batch_rows=batch_rows))(plain(texts))
+        assert streamed.rows["id"].to_pylist() == one.rows["id"].to_pylist()
+        assert rejects(streamed) == rejects(one)
+
+
+def test_index_grows_incrementally_and_finds_earlier_versions(tmp_path):
+    texts = edits(50, seed=2)
+    index_dir = tmp_path / ".dedup-index"
+    for v in range(5):  # five versions of ten originals each
+        table = plain(texts).slice(10 * v, 10)
+        result = Dedup(index_dir=index_dir)(table)
+        assert result.stats.rejected == 0
+        assert DedupIndex(index_dir).add(result.rows, f"v{v + 1}") == 10
+    index = DedupIndex(index_dir)
+    assert len(index) == 50 and index.versions() == {f"v{k}" for k in range(1, 6)}
+    assert len(index.store.runs.runs) <= 3  # merged as they grow
+    late = plain(texts).slice(50, 50)  # the edits of all fifty
+    result = Dedup(index_dir=index_dir)(late)
+    got = rejects(result)
+    assert len(got) == 50 and all(reason == "duplicate_of_earlier_version" for reason, _ in got.values())
+    assert f"version=v5 earlier=r{49} " in got["r99"][1] and "version=v1 earlier=r0 " in got["r50"][1]
+
+
+def test_index_round_trip_and_rebuilt_lookup_give_the_same_verdicts(tmp_path):
+    texts = edits(30, seed=3)
+    index_dir = tmp_path / "idx"
+    DedupIndex(index_dir).add(plain(texts[:20]), "v1")
+    DedupIndex(index_dir).add(plain(texts[20:30]), "v2")
+    query = plain(texts[30:] + texts[:2])
+    before = rejects(Dedup(index_dir=index_dir)(query))
+    assert len(before) == 32
+    state = (index_dir / "lookup" / "state.json").read_text()
+    shutil.rmtree(index_dir / "lookup")  # an index written before the lookup existed, or a lost lookup
+    rebuilt = DedupIndex(index_dir)
+    assert len(rebuilt) == 30 and rebuilt.versions() == {"v1", "v2"}
+    assert rejects(Dedup(index_dir=index_dir)(query)) == before
+    assert [s["name"] for s in json.loads(state)["segments"]] == ["seg-000001.parquet", "seg-000002.parquet"]
+    (index_dir / "seg-000002.parquet").rename(tmp_path / "aside.parquet")  # a segment the lookup covers is gone
+    assert len(DedupIndex(index_dir)) == 20
