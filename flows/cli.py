@@ -298,27 +298,47 @@ def _print_run(summary: dict[str, Any], data_dir: Path) -> None:
 @friendly_errors
 def serve_cmd(
     pipeline: Path = PipelineArg,
-    cron: str = typer.Option(..., "--cron", help='Cron schedule, e.g. "0 3 * * *" (03:00 every day).'),
+    cron: str = typer.Option(None, "--cron", help='Cron schedule, e.g. "0 3 * * *" (03:00 every day).'),
+    every: float = typer.Option(None, "--every", min=1, help="Instead of --cron: a run every SECONDS."),
     name: str = typer.Option(None, "--name", help="Deployment name [default: the dataset name]."),
     timezone: str = typer.Option("UTC", "--timezone", help="Time zone of the cron schedule."),
+    overlap: str = typer.Option("queue", "--overlap", help="A tick while a run is going: queue (run after) or skip."),
+    on_stop: str = typer.Option("cancel", "--on-stop", help="On SIGTERM/Ctrl-C: cancel or finish the current run."),
+    stop_grace: float = typer.Option(10.0, "--stop-grace", min=1, help="Seconds a stop may take before kill."),
     data_dir: Path = DataDir,
 ) -> None:
-    """Serve PIPELINE on a schedule (Prefect `serve`): each scheduled run publishes a new version
-    whose manifest names the version before it. Needs a Prefect server: `prefect server start`,
-    then PREFECT_API_URL=http://127.0.0.1:4200/api. Stop with Ctrl-C.
+    """Serve PIPELINE on a schedule (a Prefect deployment): each scheduled run publishes a new version
+    whose manifest names the version before it. One run at a time (--overlap). Needs a Prefect server:
+    `prefect server start`, then PREFECT_API_URL=http://127.0.0.1:4200/api. Stop with Ctrl-C or SIGTERM:
+    the current run is cancelled (or finished: --on-stop finish) and no child process is left behind.
 
     Example:  synthloom serve examples/pipeline.yaml --cron "0 3 * * *"
     """
-    _check_cron(cron, timezone)
+    _check_serve_options(cron, every, overlap, on_stop)
+    if cron is not None:
+        _check_cron(cron, timezone)
     _require_prefect_server()
     cfg = _load_pipeline(pipeline)
     _prefect_env()
-    from prefect.schedules import Cron
-
     from flows.pipeline import pipeline_flow
+    from flows.serving import ServeSpec, make_schedule, serve
 
     params = {"config": cfg.model_dump(mode="json"), "root": str(data_dir.resolve() / "datasets")}
-    pipeline_flow.serve(name=name or cfg.dataset, schedules=[Cron(cron, timezone=timezone)], parameters=params)
+    spec = ServeSpec(
+        name or cfg.dataset, make_schedule(cron, every, timezone), params, overlap, on_stop, stop_grace
+    )
+    raise typer.Exit(serve(pipeline_flow, spec))
+
+
+def _check_serve_options(cron: str | None, every: float | None, overlap: str, on_stop: str) -> None:
+    from schemas.errors import ConfigError
+
+    if (cron is None) == (every is None):
+        raise ConfigError('serve needs exactly one schedule: --cron "0 3 * * *" or --every SECONDS')
+    if overlap not in ("queue", "skip"):
+        raise ConfigError(f"invalid --overlap {overlap!r}: use queue or skip")
+    if on_stop not in ("cancel", "finish"):
+        raise ConfigError(f"invalid --on-stop {on_stop!r}: use cancel or finish")
 
 
 def _require_prefect_server() -> None:

@@ -4,6 +4,8 @@ per shard generate -> judge -> heuristics tasks, then merge/dedup/decontaminate/
 
 from __future__ import annotations
 
+import importlib
+import os
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +17,7 @@ from prefect.runtime import deployment, flow_run
 
 from flows.pipeline_config import PipelineConfig
 from flows.pipeline_finish import publish_run, published_refs, run_summary
-from flows.pipeline_run import PipelineRun, ShardOut
+from flows.pipeline_run import EngineFactory, PipelineRun, ShardOut, default_engine
 from flows.runners import shard_task_options, task_runner_for
 from flows.shard_plan import Plan, Shard
 from flows.sources import SourcesConfig
@@ -23,6 +25,9 @@ from flows.store import Version
 from flows.tasks import magpie_task, publish_task, source_task, transform_task
 from flows.transforms import TransformConfig
 from schemas.config import GenerateConfig, parse_config
+from schemas.errors import ConfigError
+
+ENGINE_FACTORY_ENV = "SYNTHLOOM_ENGINE_FACTORY"
 
 
 def current_run_id() -> str:
@@ -120,11 +125,26 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
     return run_summary([v.ref for v in versions], task_outs, wall, llm, publish_seconds)
 
 
+def engine_factory() -> EngineFactory:
+    """$SYNTHLOOM_ENGINE_FACTORY=`module:function` (EngineConfig -> Engine) replaces make_engine in
+    pipeline runs, also in the flow-run processes `serve` starts (they inherit its environment):
+    how tests run `serve` with a scripted engine, and a hook for an engine of your own."""
+    spec = os.environ.get(ENGINE_FACTORY_ENV, "")
+    if not spec:
+        return default_engine
+    module, _, name = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigError(f"{ENGINE_FACTORY_ENV}={spec!r} is not an importable module:function; unset it") from None
+    return factory
+
+
 @flow(name="synthloom-pipeline", validate_parameters=False)
 def pipeline_flow(config: dict[str, Any], root: str, tag: str | None = None) -> dict[str, Any]:
     """The pipeline of one YAML config (as a dict, so deployments can carry it). `tag` None: a
     scheduled run's time when run by a deployment, else '' (a rerun resumes and never republishes)."""
     cfg = parse_config(PipelineConfig, config, "pipeline config")
-    run = PipelineRun(cfg, Path(root), scheduled_tag() if tag is None else tag, current_run_id())
+    run = PipelineRun(cfg, Path(root), scheduled_tag() if tag is None else tag, current_run_id(), engine_factory())
     run.checkpoints.gc_temp()
     return shards_flow.with_options(task_runner=task_runner_for(cfg))(run)
