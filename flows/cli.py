@@ -513,18 +513,28 @@ def query_cmd(
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
     data_dir: Path = DataDir,
 ) -> None:
-    """Read-only SQL (DuckDB) over every dataset.
+    """Read-only SQL (DuckDB) over every dataset, in a sandbox: no file writes, ATTACH, extensions,
+    settings or network, whatever the statement.
 
-    Views: NAME (latest version), NAME_all (all versions, plus a `version` column), NAME_rejects
-    (latest version's rejects), trainings (which dataset version trained which checkpoint).
+    Views: NAME (latest version), NAME_all (all versions, plus a `version` column), NAME_rejects,
+    NAME_rejects_all, versions (one row per dataset version: counts, parents, config hash, stages),
+    trainings (which dataset version trained which checkpoint). A corrupt version is left out, with a warning.
 
     Example:  synthloom query "SELECT version, count(*) FROM demo_all GROUP BY 1"
     """
-    from flows.catalog import query
+    from flows.catalog import query, sql_error
+    from flows.catalog.query import RUN_ERRORS
 
     if fmt not in ("table", "csv", "json"):
         raise typer.BadParameter(f"--format must be table, csv or json, not {fmt!r}")
-    rel = query(data_dir / "datasets", sql)
+    rel = query(data_dir / "datasets", sql, warn=lambda m: typer.secho(f"warning: {m}", fg="yellow", err=True))
+    try:
+        _print_relation(rel, fmt)
+    except RUN_ERRORS as err:  # errors found while fetching: a bad cast, a damaged file
+        raise sql_error(err) from None
+
+
+def _print_relation(rel: Any, fmt: str) -> None:
     if fmt == "table":
         rel.show(max_width=200)
         return
