@@ -27,8 +27,8 @@ on a hand-labeled set (data/quality/labeled.jsonl).
  9. `echo`                       — the response repeats or barely extends the instruction (rapidfuzz;
                                    filters.junk.echo).
 10. `char_loop`                  — a unit of 1..`char_loop_max_unit` characters repeated back to back
-                                   over at least `char_loop_min_chars` ("1.1.1.1…", "Mmmmmm…"). Units
-                                   without a letter or digit ("-----", "=====", indentation) are fine.
+                                   over at least `char_loop_min_chars` ("1.1.1.1…", "Mmmmmm…", "!!!!!…").
+                                   Layout-only units ("-----", "=====", "|", indentation) are fine.
 11. `ngram_repetition`           — share of the response's word `repetition_ngram`-grams that repeat an
                                    earlier one (1 - unique/total, lowercased words), like Gopher's
                                    duplicate n-gram rules.
@@ -295,11 +295,14 @@ def _judge_check(table: pa.Table, cfg: HeuristicsConfig) -> Check | None:
 _WORD = re.compile(r"\w+")
 
 
+_LAYOUT_CHARS = frozenset(" \t\r\n-=_*#~.|+:/\\─━═│")  # rules, tables, indentation, leaders
+
+
 def char_loop(text: str, min_chars: int, max_unit: int) -> tuple[str, int] | None:
-    """The first run of a 1..max_unit-char unit (with a letter or digit) repeated over >= min_chars."""
+    """The first run of a 1..max_unit-char unit (not only layout characters) repeated over >= min_chars."""
     pattern = _loop_regex(max_unit)
     for m in pattern.finditer(text):
-        if m.end() - m.start() >= min_chars and any(c.isalnum() for c in m.group(1)):
+        if m.end() - m.start() >= min_chars and not set(m.group(1)) <= _LAYOUT_CHARS:
             return m.group(1), m.end() - m.start()
     return None
 
@@ -423,9 +426,10 @@ def junk_checks(texts: Texts, cfg: HeuristicsConfig, phase: str, known_finish: n
         "early": [
             (cfg.reject_non_requests, "instruction_not_a_request", lambda i, r: not_a_request(i)),
             (cfg.reject_template_leaks, "template_leak", _leak),
-            (cfg.refusal_sentences is not None, "refusal", lambda i, r: refusal(r, cfg.refusal_sentences or 3)),
+            (cfg.refusal_sentences is not None, "refusal",
+             lambda i, r: refusal(r, cfg.refusal_sentences or 3, instruction=i)),
             (cfg.deflection_max_words is not None, "deflection",
-             lambda i, r: deflection(r, max_words=cfg.deflection_max_words or 80)),
+             lambda i, r: deflection(r, max_words=cfg.deflection_max_words or 80, instruction=i)),
         ],
         "echo": [
             (cfg.echo_min_cover is not None, "echo",
@@ -472,10 +476,18 @@ def language_detector(codes: tuple[str, ...], low_accuracy: bool = False) -> Lan
     return (builder.with_low_accuracy_mode() if low_accuracy else builder).build()
 
 
+_MID_SENTENCE_WORD = re.compile(r"(?<=[\w,)’'”\]])(\s+)(\w[\w'’\-]*)")
+
+
+def _drop_names(m: re.Match[str]) -> str:
+    return m.group(1) if m.group(2)[0].isupper() else m.group(0)
+
+
 def prose_for_language_id(text: str, max_chars: int) -> str:
-    """The text without code and URLs (they say nothing about the language), cut to max_chars."""
+    """The text without code, URLs and capitalized words inside a sentence (names such as "Søren
+    Kierkegaard" or "Nguyễn Trãi" say little about the language the text is in), cut to max_chars."""
     text = _URL.sub(" ", _INLINE_CODE.sub(" ", _CODE_BLOCK.sub(" ", text)))
-    return text[:max_chars]
+    return _MID_SENTENCE_WORD.sub(_drop_names, text)[:max_chars]
 
 
 def detect_languages(texts: list[str], cfg: HeuristicsConfig) -> list[tuple[str, float] | None]:

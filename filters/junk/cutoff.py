@@ -17,20 +17,18 @@ import re
 
 from filters.junk.text import WORD, without_code
 
-_CONNECTOR_LIST = (
-    "a an the and or but nor of to in into on onto at by for from with without about as than that which who "
-    "whose whom because since while although though if unless until so such is are was were be been being "
-    "has have had will would can could should shall may might must do does did your their its our my his her "
-    "this these those very more most some any each every between among through over under after before like "
-    "including include includes e.g i.e especially then also not"
+_CONNECTOR_LIST = (  # words a finished sentence does not end on (modals and pronouns can: "if you can")
+    "a an the and or but nor of to into onto at by for from with without as than that which whose because since "
+    "while although though whereas unless until such your their its our my very more most each every between "
+    "among through including especially e.g i.e"
 )
 _CONNECTORS = frozenset(_CONNECTOR_LIST.split())
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•+]\s|\d{1,3}[.)]\s|[a-z][.)]\s|\|)", re.IGNORECASE)
 _EMPTY_ITEM = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)])\s*$")
 _HEADING = re.compile(r"^\s*(?:#{1,6}\s+\S.*|\*\*[^*]+\*\*:?)\s*$")
-_CODE_LIKE = re.compile(r"^\s{2,}\S|[=(){}\[\];<>]|^\s*(?:def|return|import|from|class|for|if|while|let|const|var)\b")
+_CODE_LIKE = re.compile(r"^\s{2,}\S|[={}<>]|\w\(|;\s*$|^\s*(?:def|return|import|from|class|let|const|var)\s")
 _URL_END = re.compile(r"(?:https?://|www\.)\S+$")
-_DANGLING = ",;:-–—([{“‘\"'/&+=…"
+_DANGLING = ",;:-–—([{“‘/&+="
 _TERMINAL = re.compile(r"[.!?。！？…]")
 _NUMBER_WORDS = "zero one two three four five six seven eight nine ten"
 _NUMBERS = {w: i for i, w in enumerate(_NUMBER_WORDS.split())}

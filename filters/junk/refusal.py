@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 
+from filters.junk.echo import request_part
 from filters.junk.text import sentences, without_code
 
 _A = "['’]"  # either apostrophe
@@ -46,7 +47,8 @@ _AI_NOUN = (
 )
 
 _PATTERNS: tuple[tuple[str, str], ...] = (
-    ("ai_identity", rf"\bas an? {_AI_NOUN}(?:\s+(?:language model|model|assistant|system|program))?(?:[,;:]|\s+"
+    ("ai_identity", rf"\b(?:as|being) an? {_AI_NOUN}(?:\s+(?:language model|model|assistant|system|program))?"
+                    r"(?:[,;:]|\s+"
                     r"(?:developed|designed|created|built|trained|made|programmed|that|who|with)\b[^.!?\n]{0,80}?"
                     r"\b(?:i|my|me)\b)"),
     ("ai_identity", rf"\bi(?:{_A}m| am)\s+(?:just |only |merely |simply |not a human[,;]? (?:but |just |only )?)?"
@@ -56,10 +58,13 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("ai_identity", rf"\bi (?:do not|don{_A}?t) have (?:feelings|emotions|a body|consciousness|the ability to feel|"
                     r"access to (?:the internet|real[- ]time|current|external|your|personal|live)|internet access|"
                     r"browsing (?:capabilities|capability|access))"),
-    ("inability", rf"{_I}\s+{_CANT}\s+{_ADVERBS}{_ACTION}\b"),
-    ("inability", rf"{_I}\s+(?:am|{_A}m)\s+(?:not\s+)?(?:unable to|not able to|incapable of|not capable of|not "
-                  r"allowed to|not permitted to|not authori[sz]ed to|not in a position to|not programmed to|"
-                  r"not designed to|not equipped to)"),
+    ("inability", rf"{_I}\s+{_CANT}\s+(?:be able to\s+)?{_ADVERBS}{_ACTION}\b"),
+    ("inability", rf"{_I}(?:\s+am|{_A}m)\s+(?:(?:afraid|sorry)[, ]+(?:that\s+)?i\s+(?:can|am|{_A}m)\w*\s+)?"
+                  r"(?:unable to|incapable of|not (?:(?:really|currently|yet) )?(?:able to|capable of|allowed to|"
+                  r"permitted to|authori[sz]ed to|in a position to|programmed to|designed to|equipped to|qualified to|"
+                  r"qualified or|licensed to|a (?:licensed |qualified )?(?:doctor|lawyer|financial advisor|"
+                  r"medical professional|therapist)))"),
+    ("inability", rf"\bi(?:{_A}m| am) afraid (?:that )?i {_CANT}\b"),
     ("inability", rf"{_I}\s+(?:do not|don{_A}?t|no longer)\s+have\s+(?:the\s+)?(?:ability|capability|capabilities|"
                   r"capacity|means|access|permission|tools?)\s+to\b"),
     ("inability", rf"{_I}\s+(?:lack|have no)\s+(?:the\s+)?(?:ability|capability|capacity|means|way|access)\b"),
@@ -67,7 +72,8 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
                   r"not within my|not something I can)"),
     ("inability", r"\b(?:beyond|outside(?: of)?) (?:my|the scope of my) (?:capabilities|abilities|scope|programming|"
                   r"knowledge|capacity)"),
-    ("inability", rf"\bnot something (?:that )?i (?:can|am able to|{_A}m able to)\s+{_ADVERBS}{_ACTION}"),
+    ("inability", rf"\b(?:not|isn{_A}?t) something (?:that )?i(?: am| {_A}m|{_A}m)? (?:can|could|am able to|"
+                  r"able to|do|offer|support|provide|help with)\b"),
     ("decline", rf"\bi(?:{_A}ll| will| must| have to| need to| would have to|{_A}ll have to| will have to)\s+"
                 r"(?:respectfully |politely |kindly )?(?:decline|refuse|refrain|pass on)"),
     ("decline", rf"\bi (?:refuse to|{_A}m not going to|am not going to|would rather not|prefer not to|"
@@ -80,14 +86,17 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("decline", r"\bnot (?:appropriate|ethical|responsible) for me to\b"),
 )
 _DEFLECTIONS: tuple[str, ...] = (
-    rf"\bi(?:{_A}m| am) not (?:sure|certain|clear) (?:what|which|about what) (?:you|you{_A}re|your)\b",
+    rf"\bi(?:{_A}m| am) not (?:sure|certain|clear) (?:what|which|who|about what|what exactly)\b[^.?!]{{0,40}}?"
+    r"\byou(?:['’]re| are)?\s+(?:mean|meant|asking|referring|talking|looking for|want)",
+    r"\bi(?:['’]m| am) not (?:sure|certain) what you mean\b",
     r"\b(?:your|the) (?:message|question|request|input|text|prompt) (?:seems|appears|is|was)(?: to be)? "
     r"(?:incomplete|cut off|unclear|missing|empty|truncated)",
     rf"\b(?:it )?(?:seems|looks) (?:like )?(?:you (?:forgot|haven{_A}?t|didn{_A}?t|did not|have not)|"
     r"(?:your|the) (?:message|question|text|request) (?:got|was|is))",
     rf"\byou (?:haven{_A}?t|have not|didn{_A}?t|did not) (?:yet )?(?:provide|include|share|specif|attach|give|"
     r"paste|mention|tell)",
-    r"\bplease (?:provide|share|paste|send|give me|specify|clarify) (?:the|your|me with the|more|some|a|which|what)\b",
+    r"\bplease (?:provide|share|paste|send|give|upload|attach|specify|clarify|include) (?:me |us )?(?:with )?"
+    r"(?:the|your|more|some|a|which|what|it)\b",
     r"\bcould you (?:please )?(?:provide|share|paste|send|clarify|specify|rephrase|give me|tell me) (?:the|your|"
     r"more|some|a|which|what|me with)\b",
     rf"\bthere (?:is|{_A}s|are) no (?:text|code|passage|article|paragraph|sentence|list|data|document|file|image|"
@@ -106,19 +115,30 @@ def opening(text: str, max_sentences: int, max_chars: int) -> str:
     return " ".join(sentences(without_code(text)[: max_chars * 2], max_sentences))[:max_chars]
 
 
-def refusal(response: str, max_sentences: int = 3, max_chars: int = 400) -> str | None:
-    """'<kind> <quote>' when the opening refuses or disclaims, else None."""
-    head = opening(response, max_sentences, max_chars)
+def refusal(response: str, max_sentences: int = 3, max_chars: int = 400, instruction: str = "") -> str | None:
+    """'<kind> <quote>' when the opening refuses or disclaims, else None.
+
+    A phrase the instruction itself contains ("Use 'I must decline' in a sentence") is not a refusal."""
+    head, asked = opening(response, max_sentences, max_chars), instruction.lower().replace("’", "'")
     for kind, rx in _REFUSAL:
-        if m := rx.search(head):
-            return f"{kind} {m.group(0).strip()!r} at char {m.start()}"
+        for m in rx.finditer(head):
+            if m.group(0).strip().lower().replace("’", "'") not in asked:
+                return f"{kind} {m.group(0).strip()!r} at char {m.start()}"
     return None
 
 
-def deflection(response: str, max_sentences: int = 2, max_words: int = 80) -> str | None:
-    """'<quote>' when a short response asks for missing input or says it does not understand."""
-    if len(response.split()) > max_words:
+def deflection(response: str, max_sentences: int = 2, max_words: int = 80, instruction: str = "") -> str | None:
+    """'<quote>' when a short response asks for missing input or says it does not understand.
+
+    An instruction that carries its own input ("Make this formal: can you send me the report?") has
+    nothing missing to ask for, so a response quoting such phrases is not a deflection."""
+    if len(response.split()) > max_words or _has_payload(instruction):
         return None
     head = opening(response, max_sentences, 300)
     m = _DEFLECT.search(head)
     return None if m is None else f"{m.group(0).strip()!r} at char {m.start()} ({len(response.split())} words)"
+
+
+def _has_payload(instruction: str, min_words: int = 3) -> bool:
+    head = request_part(instruction)
+    return head != instruction and len(instruction[len(head):].split()) >= min_words

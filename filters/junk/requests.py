@@ -54,13 +54,17 @@ _CUES = re.compile(
     r"how['’]s|i wonder|wondering|any (?:tips|advice|ideas|suggestions|recommendations|thoughts)|"
     r"pros and cons|differences? between|ideas for|tips (?:for|on)|examples? of|recipe for|list of|guide to|"
     r"steps to|ways to|explanation of|summary of|overview of|comparison of|definition of|meaning of|"
-    r"in (?:\d+|one|two|three|a few) (?:words|sentences|paragraphs|lines))\b",
+    r"in (?:\d+|one|two|three|a few) (?:words|sentences|paragraphs|lines)|true or false|yes or no|fill in the|"
+    r"multiple choice|which of the following)\b",
     re.IGNORECASE,
 )
 _SOCIAL = re.compile(
     r"^\W*(?:thanks?|thank you|thx|ty|ok(?:ay)?|great|cool|awesome|nice|perfect|got it|hello|hi|hey|good "
     r"(?:morning|afternoon|evening|night)|bye|goodbye|see you|have a (?:nice|good|great) day)\b",
     re.IGNORECASE,
+)
+_THANKS = re.compile(
+    r"^\W*(?:thanks|thank you|thank u|many thanks)(?: so much| a lot| very much)?(?: for [^.!,\n]*)?[\s.!,]*", re.I
 )
 _FIRST_PERSON = re.compile(r"^\s*(?:i|i['’]m|i['’]ve|we|we['’]re|my|our)\b", re.IGNORECASE)
 _SENTENCES = re.compile(r"[.!。！](?:\s+|$)")
@@ -84,7 +88,8 @@ def not_a_request(instruction: str) -> str | None:
         return None
     if not _reads_as_english(text) and not _SOCIAL.match(text):
         return None
-    if any(m.group(1).lower() in _VERBS for m in _CLAUSE_START.finditer(text)):
+    rest = _THANKS.sub("", text)
+    if any(m.group(1).lower() in _VERBS for m in _CLAUSE_START.finditer(rest)):
         return None
     if _SOCIAL.match(text) and len(text.split()) <= 12:
         return "a greeting or thanks with no request"
