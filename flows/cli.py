@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -32,15 +34,39 @@ DataDir = typer.Option(
 )
 
 
+DEBUG_ENV = "SYNTHLOOM_DEBUG"
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(False, "--debug", help=f"Show tracebacks, not one-line errors [env {DEBUG_ENV}=1]."),
+) -> None:
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
+
+
+def _debug() -> bool:
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
 def friendly_errors(fn: F) -> F:
-    """User errors become one clear line on stderr and exit code 2, not a traceback."""
+    """User errors (and a full disk) become one clear line on stderr and exit code 2, not a traceback;
+    `--debug` or SYNTHLOOM_DEBUG=1 lets the traceback through."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except SynthloomError as err:
+            if _debug():
+                raise
             typer.secho(f"error: {err}", fg="red", err=True)
+            raise typer.Exit(2) from None
+        except OSError as err:
+            if _debug() or err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            where = f" writing {err.filename}" if err.filename else ""
+            typer.secho(f"error: disk full{where}: free some space and run the command again", fg="red", err=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -86,6 +112,22 @@ def _prefect_env() -> None:
     # The ephemeral Prefect server (used when no PREFECT_API_URL is set) can take >20 s to start
     # on a 2-core machine, which is Prefect's default limit.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        run_logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoUserErrorTracebacks) for f in run_logger.filters):
+            run_logger.addFilter(_NoUserErrorTracebacks())
+
+
+class _NoUserErrorTracebacks(logging.Filter):
+    """Prefect logs a failed task/flow with its traceback; for a user error (or a full disk) the log
+    line stays and the traceback goes (the CLI prints the one-line error), unless --debug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        full_disk = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        if (isinstance(exc, SynthloomError) or full_disk) and not _debug():
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def _run_flow(cfg: Any, dataset: str, data_dir: Path) -> Any:
@@ -114,9 +156,17 @@ def _print_summary(data_dir: Path, version: Any) -> None:
             f"  stage {s.name}: {s.rows_in} in, {s.rows_out} kept, {s.rejected} rejected, {s.seconds:.1f}s{tokens}"
         )
     root, name = data_dir / "datasets", version.name
-    reasons = query(
-        root, f'SELECT stage, reason, count(*) FROM "{name}_rejects" GROUP BY ALL ORDER BY 3 DESC'
-    ).fetchall()
+    try:
+        reasons = query(
+            root, f'SELECT stage, reason, count(*) FROM "{name}_rejects" GROUP BY ALL ORDER BY 3 DESC'
+        ).fetchall()
+    except Exception as err:  # the version is published; only this summary is missing
+        if _debug():
+            raise
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        msg = f"warning: {version.ref} is published, but its rejects summary failed: {first}"
+        typer.secho(msg, fg="yellow", err=True)
+        reasons = []
     if reasons:
         typer.echo("  rejects by reason (DuckDB):")
         for stage, reason, count in reasons:
@@ -152,6 +202,10 @@ def _source(
     cfg = load_sources_config(config)
     if parent is not None:
         parent = DatasetStore(data_dir / "datasets").get(parent).ref  # fail on a bad ref before any work
+    if inputs:
+        from generators.documents import read_documents
+
+        read_documents(inputs, cfg.text_to_instructions.read)  # no usable input: one line, before Prefect starts
     _prefect_env()
     from flows.pipeline import source_flow
 
@@ -265,16 +319,19 @@ def run_cmd(
     Example:  synthloom run examples/pipeline.yaml
     """
     cfg = _load_pipeline(pipeline)
-    _prefect_env()
-    from flows.pipeline import pipeline_flow
-    from schemas.errors import SynthloomError
+    from flows.locks import dataset_lock
 
     root = data_dir.resolve() / "datasets"
-    try:
-        summary = pipeline_flow(cfg.model_dump(mode="json"), str(root), tag)
-    except SynthloomError as err:
-        hint = "nothing was published; finished shards are checkpointed: run the same command again to resume"
-        raise type(err)(f"{err}\n({hint})") from None
+    with dataset_lock(root, cfg.dataset, f"synthloom run {pipeline}"):  # one writer per dataset, before Prefect
+        _prefect_env()
+        from flows.pipeline import pipeline_flow
+        from schemas.errors import SynthloomError
+
+        try:
+            summary = pipeline_flow(cfg.model_dump(mode="json"), str(root), tag)
+        except SynthloomError as err:
+            hint = "nothing was published; finished shards are checkpointed: run the same command again to resume"
+            raise type(err)(f"{err}\n({hint})") from None
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     _print_run(summary, data_dir)
@@ -456,10 +513,20 @@ def datasets_list(data_dir: Path = DataDir) -> None:
     if not names:
         typer.echo(f"no datasets under {store.root} yet: try `synthloom generate magpie --dataset demo`")
         return
+    from schemas.errors import CorruptVersionError
+
     for name in names:
         versions = store.versions(name)
-        latest = versions[-1].manifest()
-        typer.echo(f"{name}: {len(versions)} version(s), latest v{latest.version} with {latest.rows} rows")
+        for v in reversed(versions):  # the newest readable version; corrupt ones are reported and skipped
+            try:
+                latest = v.manifest()
+            except CorruptVersionError as err:
+                typer.secho(f"warning: {err}", fg="yellow", err=True)
+                continue
+            typer.echo(f"{name}: {len(versions)} version(s), latest v{latest.version} with {latest.rows} rows")
+            break
+        else:
+            typer.echo(f"{name}: {len(versions)} version(s), none readable (see the warnings)")
 
 
 @datasets_app.command("show")
@@ -477,6 +544,42 @@ def datasets_show(ref: str = typer.Argument(..., help="NAME (latest) or NAME@vN"
     typer.echo(json.dumps(version.manifest().model_dump(mode="json"), indent=2))
     card = card_path(version) or write_card(version)  # older versions, or a crash before the card
     typer.echo(f"\ndataset card: {card} (plots beside it)")
+
+
+@datasets_app.command("verify")
+@friendly_errors
+def datasets_verify(
+    ref: str = typer.Argument(None, help="NAME@vN, NAME (all its versions) or nothing (every dataset)"),
+    data_dir: Path = DataDir,
+) -> None:
+    """Check that published files still match their manifest (size and SHA-256) and name what changed.
+
+    Exit code 0: all intact; 1: something changed (listed, with the fix).
+
+    Example:  synthloom datasets verify demo@v1
+    """
+    from flows.verify import select, verify_version
+
+    versions = select(_store(data_dir), ref)
+    if not versions:
+        typer.echo("no published versions to verify")
+        return
+    bad = 0
+    for v in versions:
+        check = verify_version(v)
+        if check.ok:
+            typer.echo(f"{check.ref}: ok ({check.files} files, {check.bytes} bytes match the manifest)")
+        else:
+            bad += 1
+            typer.secho(f"{check.ref}: CHANGED", fg="red")
+            for problem in check.problems:
+                typer.echo(f"  {problem}")
+            typer.echo(f"  fix: {check.fix}")
+        for note in check.notes:
+            typer.echo(f"  note: {note}")
+    if bad:
+        typer.secho(f"{bad} of {len(versions)} version(s) changed since publishing", fg="red", err=True)
+        raise typer.Exit(1)
 
 
 @app.command("train")

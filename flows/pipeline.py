@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment, flow_run
 
+from flows.locks import dataset_lock
 from flows.pipeline_config import PipelineConfig
 from flows.pipeline_finish import publish_run, published_refs, run_summary
 from flows.pipeline_run import EngineFactory, PipelineRun, ShardOut, default_engine
@@ -146,5 +147,6 @@ def pipeline_flow(config: dict[str, Any], root: str, tag: str | None = None) -> 
     scheduled run's time when run by a deployment, else '' (a rerun resumes and never republishes)."""
     cfg = parse_config(PipelineConfig, config, "pipeline config")
     run = PipelineRun(cfg, Path(root), scheduled_tag() if tag is None else tag, current_run_id(), engine_factory())
-    run.checkpoints.gc_temp()
-    return shards_flow.with_options(task_runner=task_runner_for(cfg))(run)
+    with dataset_lock(root, cfg.dataset, f"pipeline run {run.run_id}"):  # reentrant: `synthloom run` holds it too
+        run.checkpoints.gc_temp()
+        return shards_flow.with_options(task_runner=task_runner_for(cfg))(run)

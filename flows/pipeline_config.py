@@ -29,7 +29,7 @@ from filters.judge import JudgeConfig
 from flows.store import check_name
 from generators.personas import PersonaTasksConfig
 from generators.text_to_instructions import TextToInstructionsConfig
-from schemas.config import EngineConfig, Frozen, MagpieConfig, load_config
+from schemas.config import EngineConfig, Frozen, MagpieConfig, load_config, sampling_limits
 from schemas.errors import DatasetError
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,30}$"
@@ -85,6 +85,12 @@ class PipelineConfig(Frozen):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"sources share the name(s) {repeated}: give each source its own `name:`")
+        judge_engine = self.judge.engine if self.judge and "engine" in self.judge.model_fields_set else self.engine
+        problems = sampling_limits(self.sources, self.engine, "sources") + sampling_limits(
+            self.judge, judge_engine, "judge"
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+from pydantic import model_validator
 
 from flows.publish import publish_version
 from flows.store import DatasetStore, Version, check_name
@@ -22,7 +23,7 @@ from generators.personas import (
     PersonaTasksConfig,
 )
 from generators.text_to_instructions import TextToInstructions, TextToInstructionsConfig
-from schemas.config import EngineConfig, Frozen, load_config
+from schemas.config import EngineConfig, Frozen, load_config, sampling_limits
 from schemas.manifest import StageStats
 from schemas.rows import REJECT_SCHEMA
 
@@ -34,6 +35,14 @@ class SourcesConfig(Frozen):
     text_to_instructions: TextToInstructionsConfig = TextToInstructionsConfig()
     personas: PersonasConfig = PersonasConfig()
     persona_tasks: PersonaTasksConfig = PersonaTasksConfig()
+
+    @model_validator(mode="after")
+    def _fits(self) -> SourcesConfig:
+        parts = (self.text_to_instructions, self.personas, self.persona_tasks)
+        names = ("text_to_instructions", "personas", "persona_tasks")
+        if problems := [p for part, n in zip(parts, names, strict=True) for p in sampling_limits(part, self.engine, n)]:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 def load_sources_config(path: Path | None) -> SourcesConfig:

@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from schemas.errors import ConfigError
+
+MAX_TOKENS_CAP = 1 << 20  # no model generates a million tokens per request; a typo's 1e12 stops here
 
 
 class Frozen(BaseModel):
@@ -20,7 +22,7 @@ class Frozen(BaseModel):
 class SamplingConfig(Frozen):
     temperature: float = Field(1.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_tokens: int = Field(256, ge=1)
+    max_tokens: int = Field(256, ge=1, le=MAX_TOKENS_CAP, description="also below the engine's max_model_len")
     stop: tuple[str, ...] = ()
     seed: int | None = None
     repetition_penalty: float = Field(1.0, gt=0.0, description=">1 discourages loops; sent only when != 1")
@@ -76,11 +78,40 @@ class MagpieConfig(Frozen):
     seed: int = 0
 
 
+def sampling_limits(node: Any, engine: EngineConfig, path: str = "") -> list[str]:
+    """Every SamplingConfig under `node` whose max_tokens cannot fit the engine's context
+    (vllm.max_model_len: prompt + completion share it); engines inside `node` are not searched."""
+    limit = engine.vllm.max_model_len if engine.backend == "vllm" else None
+    if limit is None:
+        return []
+    if isinstance(node, SamplingConfig):
+        if node.max_tokens < limit:
+            return []
+        return [
+            f"{path}.max_tokens={node.max_tokens} does not fit engine.vllm.max_model_len={limit} "
+            "(the prompt and the answer share it): lower max_tokens or raise max_model_len"
+        ]
+    found: list[str] = []
+    if isinstance(node, BaseModel) and not isinstance(node, EngineConfig):
+        for key, value in node:
+            found += sampling_limits(value, engine, f"{path}.{key}" if path else key)
+    elif isinstance(node, tuple | list):
+        for i, value in enumerate(node):
+            found += sampling_limits(value, engine, f"{path}.{i}")
+    return found
+
+
 class GenerateConfig(Frozen):
     """What `synthloom generate magpie --config FILE` reads."""
 
     engine: EngineConfig = EngineConfig()
     magpie: MagpieConfig = MagpieConfig()
+
+    @model_validator(mode="after")
+    def _fits(self) -> GenerateConfig:
+        if problems := sampling_limits(self.magpie, self.engine, "magpie"):
+            raise ValueError("; ".join(problems))
+        return self
 
 
 def _readable_loc(loc: tuple[Any, ...], data: Any) -> str:
@@ -113,6 +144,8 @@ def _format_validation_error(err: ValidationError, source: str, data: Any = None
         where = _readable_loc(e["loc"], data)
         if e["type"] == "extra_forbidden":
             lines.append(f"  {where}: unknown key (check the spelling against the documented keys)")
+        elif e["type"] == "value_error":  # a whole-model check: its message names the keys; the input is noise
+            lines.append(f"  {where}: {e['msg'].removeprefix('Value error, ')}")
         else:
             lines.append(f"  {where}: {e['msg']} (got {e.get('input')!r})")
     return "\n".join(lines)
@@ -135,6 +168,10 @@ def load_config(model: type[Frozen], path: Path | None, overrides: dict[str, Any
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config path {path} is a directory: give a YAML/JSON file inside it") from None
+        except OSError as err:
+            raise ConfigError(f"config file {path} cannot be read ({err.strerror}): check the path") from None
         except (yaml.YAMLError, UnicodeDecodeError) as err:
             raise ConfigError(f"config file {path} is not valid YAML/JSON: {err}") from None
         if loaded is None:
