@@ -4,6 +4,9 @@ manifest counts. A scripted engine stands in for the model."""
 from __future__ import annotations
 
 import json
+import random
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,20 +16,89 @@ from flows.pipeline_config import PipelineConfig
 from flows.pipeline_finish import publish_run, published_refs
 from flows.pipeline_run import PipelineRun
 from flows.store import DatasetStore
+from flows.tempdirs import host_tag, temp_name
 from schemas.config import parse_config
 from schemas.errors import ConfigError
 from tests.fakes import ScriptedEngine
 
-VERDICT = json.dumps({"quality": 4, "difficulty": "easy", "category": "other", "rationale": "fine"})
+
+def verdict(quality: int) -> str:
+    return json.dumps({"quality": quality, "difficulty": "easy", "category": "other", "rationale": "fine"})
+
+
+def is_judge_prompt(messages) -> bool:
+    """The rubric template (generators/prompts/judge_rubric.jinja) holds the row under these headers."""
+    text = messages[-1]["content"]
+    return "### Request" in text and "### Reply" in text and '"quality"' in text
+
+
+TOPICS = [
+    "river",
+    "glacier",
+    "volcano",
+    "orchard",
+    "harbor",
+    "bridge",
+    "engine",
+    "violin",
+    "compiler",
+    "garden",
+    "market",
+    "telescope",
+    "bakery",
+    "satellite",
+    "forest",
+    "library",
+    "castle",
+    "battery",
+    "magnet",
+    "canyon",
+    "desert",
+    "comet",
+    "lantern",
+    "meadow",
+    "quarry",
+    "piano",
+    "tunnel",
+    "compass",
+    "ferry",
+    "island",
+    "tractor",
+    "beehive",
+    "kettle",
+    "lighthouse",
+    "mosaic",
+    "glacier",
+    "parrot",
+    "saddle",
+    "vineyard",
+    "windmill",
+]
+
+
+def instruction(seed: int) -> str:
+    """Distinct questions per seed (no near-duplicates among them), naming the seed for the judge."""
+    words = " ".join(random.Random(seed).sample(TOPICS, 8))
+    return f"How do {words} relate? (case {seed})"
+
+
+def answer(question: str) -> str:
+    return "They relate like this: " + " then ".join(reversed(question.split()[2:-3])) + "."
+
+
+def case(text: str) -> int:
+    return int(re.search(r"\(case (\d+)\)", text).group(1))
 
 
 def engine() -> ScriptedEngine:
-    def on_chat(messages, params):
-        if "quality" in messages[-1]["content"] and "rubric" in json.dumps(messages).lower():
-            return VERDICT
-        return f"An answer about {messages[-1]['content'][:40]} that is long enough to keep."
+    """The judge gives rows with an even seed 4 and rows with an odd seed 2."""
 
-    return ScriptedEngine(lambda p, sp: f"How does thing {sp.seed} work in practice?", on_chat)
+    def on_chat(messages, params):
+        if is_judge_prompt(messages):
+            return verdict(2 if case(messages[-1]["content"]) % 2 else 4)
+        return answer(messages[-1]["content"])
+
+    return ScriptedEngine(lambda p, sp: instruction(sp.seed), on_chat)
 
 
 def config(**extra) -> PipelineConfig:
@@ -73,8 +145,22 @@ def test_publishes_one_version_whose_stages_add_up(tmp_path):
     assert m.stages[0].rows_in == 10
     assert m.rows == v.read().num_rows and m.rejects == v.read("rejects").num_rows
     assert m.rows + m.rejects == 10  # every conversation is a row or a reject, once
-    assert "judge_quality" in v.read().column_names
+    reasons = v.read("rejects").column("reason").to_pylist()
+    assert m.rows > 0 and set(v.read().column("judge_quality").to_pylist()) == {4}  # real verdicts, kept
+    assert "low_judge_score" in reasons and "judge_invalid_json" not in reasons  # the default min 3 dropped the 2s
     assert m.config["run_key"] and m.config["pipeline"]["dataset"] == "daily"
+
+
+def test_a_judge_threshold_drops_the_low_scored_rows_and_none_keeps_them(tmp_path):
+    _, _, (v,) = run_all(make_run(tmp_path, config(judge={}, heuristics={"min_judge_score": 3}, dedup=None)))
+    rows, rejects = v.read(), v.read("rejects")
+    assert rows.num_rows > 0 and all(case(text) % 2 == 0 for text in rows.column("instruction").to_pylist())
+    reasons = rejects.column("reason").to_pylist()
+    assert reasons and set(reasons) == {"low_judge_score"} and rows.num_rows + rejects.num_rows == 10
+    _, _, (kept,) = run_all(
+        make_run(tmp_path / "b", config(judge={}, heuristics={"min_judge_score": None}, dedup=None))
+    )
+    assert set(kept.read().column("judge_quality").to_pylist()) == {2, 4}
 
 
 def test_a_second_run_of_the_same_config_loads_checkpoints_and_does_not_republish(tmp_path):
@@ -112,20 +198,38 @@ def test_changing_only_the_judge_reuses_generation(tmp_path):
     assert published_refs(make_run(tmp_path, config(judge={})), make_run(tmp_path, config(judge={})).run_key(plan))
 
 
+def counting_engine() -> ScriptedEngine:
+    """Instructions by call order, not by seed: every run asks the same ten questions."""
+    asked = iter(range(1000))
+    return ScriptedEngine(
+        lambda p, sp: instruction(next(asked) % 10),
+        lambda m, sp: answer(m[-1]["content"]),
+    )
+
+
 def test_dedup_runs_against_earlier_versions(tmp_path):
-    run_all(make_run(tmp_path, config()))
-    _, _, (v2,) = run_all(make_run(tmp_path, config(), tag="second"))
-    # the scripted instructions only depend on the seed, so a new tag gives new rows...
-    assert v2.manifest().parent_versions == ["daily@v1"]
-    _, _, (v3,) = run_all(make_run(tmp_path, config(), tag="third-but-same-seeds"))
-    assert v3.manifest().rows <= 10
+    _, _, (v1,) = run_all(make_run(tmp_path, config(), counting_engine()))
+    assert v1.manifest().rows == 10
+    _, _, (v2,) = run_all(make_run(tmp_path, config(), engine(), tag="second"))
+    assert v2.manifest().parent_versions == ["daily@v1"] and v2.manifest().rows == 10  # new seeds, new rows
+    _, _, (v3,) = run_all(make_run(tmp_path, config(), counting_engine(), tag="third"))
+    rejects = v3.read("rejects").column("reason").to_pylist()
+    assert v3.manifest().rows == 0 and len(rejects) == 10  # v1 asked all ten already
+    assert all("dup" in r for r in rejects), rejects
 
 
-def test_checkpoints_are_atomic_and_stale_temp_dirs_are_cleaned(tmp_path):
+def test_checkpoint_temp_dirs_of_dead_writers_are_cleaned_and_live_ones_kept(tmp_path):
     ck = Checkpoints(tmp_path, "daily")
-    (ck.dir / "magpie" / ".tmp-dead").mkdir(parents=True)
-    assert ck.get("magpie", "nokey") is None
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    live = ck.dir / "magpie" / temp_name()  # this process: a writer still at work
+    gone = ck.dir / "magpie" / f".tmp-{host_tag()}-{dead.pid}-0123456789abcdef"
+    for d in (live, gone):
+        (d / "rows.parquet").parent.mkdir(parents=True)
+        (d / "rows.parquet").write_bytes(b"half a file")
+    assert ck.get("magpie", "nokey") is None  # readers never see temp dirs
     assert ck.gc_temp() == 1
+    assert live.is_dir() and not gone.exists()
 
 
 def test_config_errors_name_the_key():
