@@ -113,3 +113,100 @@ def test_a_dataset_named_trainings_keeps_its_name(root):
     (folder / "a.json").write_text(json.dumps(_training("demo@v1", "/ck/aaaa")))
     assert query(root, "SELECT instruction FROM trainings").fetchall() == [("t?",)]
     assert query(root, "SELECT checkpoint FROM _trainings").fetchall() == [("/ck/aaaa",)]
+
+
+def _writable(path):
+    import os
+
+    os.chmod(path, 0o644)  # published files are read-only (root ignores that anyway)
+    return path
+
+
+def _truncate(path, keep: int = 100) -> None:
+    data = path.read_bytes()
+    _writable(path).write_bytes(data[:keep])
+
+
+def _collect():
+    seen: list[str] = []
+    return seen, seen.append
+
+
+def test_rejects_all_and_versions_view(root):
+    import json
+
+    assert query(root, "SELECT version, count(*) FROM demo_rejects_all GROUP BY 1 ORDER BY 1").fetchall() == [
+        (1, 1),
+        (2, 1),
+    ]
+    rows = query(
+        root, "SELECT name, version, rows, rejects, parents, config_hash, problem FROM versions ORDER BY 1, 2"
+    ).fetchall()
+    assert [r[:5] for r in rows] == [("demo", 1, 2, 1, []), ("demo", 2, 1, 1, []), ("other", 1, 1, 1, [])]
+    assert len({r[5] for r in rows}) == 1 and all(r[6] is None for r in rows)  # same config, same hash
+    stages = query(root, "SELECT s.name, s.rows_in, s.rejected FROM (SELECT unnest(stages) AS s FROM versions)")
+    assert len(stages.fetchall()) == 3
+    config = query(root, "SELECT DISTINCT config FROM versions").fetchall()
+    assert json.loads(config[0][0]) == {"k": 1}
+
+
+def test_a_truncated_part_leaves_only_its_version_out(root):
+    publish(DatasetStore(root), "demo", ["d?", "e?", "f?"])
+    _truncate(DatasetStore(root).get("demo@v2").files()[0])
+    seen, warn = _collect()
+    assert query(root, "SELECT instruction FROM other", warn).fetchall() == [("z?",)]
+    assert seen == []  # another dataset: demo was not even looked at
+    counts = query(root, "SELECT version, count(*) FROM demo_all GROUP BY 1 ORDER BY 1", warn).fetchall()
+    assert counts == [(1, 2), (3, 3)]
+    assert len(seen) == 1 and "demo@v2 left out" in seen[0] and "synthloom datasets verify demo@v2" in seen[0]
+    assert query(root, "SELECT count(*) FROM demo", warn).fetchall() == [(3,)]
+
+
+def test_a_truncated_footer_is_found_without_recorded_sizes(root):
+    """Manifests without file sizes: the scan's own footer check finds the broken file."""
+    import json
+
+    v2 = DatasetStore(root).get("demo@v2")
+    manifest = json.loads((v2.path / "manifest.json").read_text())
+    del manifest["files"]
+    _writable(v2.path / "manifest.json").write_text(json.dumps(manifest))
+    _truncate(v2.files()[0])
+    seen, warn = _collect()
+    assert query(root, "SELECT version, count(*) FROM demo_all GROUP BY 1", warn).fetchall() == [(1, 2)]
+    assert query(root, "SELECT count(*) FROM demo", warn).fetchall() == [(2,)]  # the newest intact: v1
+    assert len(seen) == 2 and all("demo@v2 left out" in w and "not readable Parquet" in w for w in seen)
+
+
+def test_a_truncated_manifest_is_reported_and_left_out(root):
+    m = DatasetStore(root).get("demo@v2").path / "manifest.json"
+    _truncate(m, keep=40)
+    seen, warn = _collect()
+    assert query(root, "SELECT count(*) FROM demo_all", warn).fetchall() == [(2,)]
+    assert "demo@v2 left out" in seen[0] and "manifest.json is unreadable" in seen[0]
+    rows = query(root, "SELECT name, version, problem IS NOT NULL FROM versions ORDER BY 1, 2", warn).fetchall()
+    assert rows == [("demo", 1, False), ("demo", 2, True), ("other", 1, False)]
+
+
+@pytest.mark.parametrize(
+    "sql, expect",
+    [
+        ("SELEC 1 FROM demo", 'syntax error at or near "SELEC"'),
+        ("SELECT CAST(instruction AS INTEGER) FROM demo", "Conversion Error"),
+        ("SELECT nope FROM demo", "nope"),
+        ("SELECT * FROM nope", "views: "),
+    ],
+)
+def test_sql_errors_are_one_line_exit_2(root, sql, expect):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    datasets = root / "datasets"
+    datasets.mkdir()
+    for p in root.iterdir():
+        if p != datasets:
+            p.rename(datasets / p.name)
+    res = CliRunner().invoke(app, ["query", sql, "--data-dir", str(root)])
+    assert res.exit_code == 2, res.output
+    assert expect in res.output and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1
