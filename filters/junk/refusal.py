@@ -68,16 +68,19 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("inability", rf"{_I}\s+(?:do not|don{_A}?t|no longer)\s+have\s+(?:the\s+)?(?:ability|capability|capabilities|"
                   r"capacity|means|access|permission|tools?)\s+to\b"),
     ("inability", rf"{_I}\s+(?:lack|have no)\s+(?:the\s+)?(?:ability|capability|capacity|means|way|access)\b"),
-    ("inability", rf"\b(?:it|this|that)(?:{_A}s| is| would be)\s+(?:not possible|impossible|beyond my|outside my|"
-                  r"not within my|not something I can)"),
+    ("inability", rf"\b(?:it|this|that)(?:{_A}s| is| would be)\s+(?:(?:not possible|impossible) for me|beyond my|"
+                  r"outside my|not within my|not something I can)"),
+    ("inability", rf"\b(?:outside|beyond) (?:of )?(?:the scope of )?(?:what|the things) i(?:{_A}m| am)? ?(?:can|could|"
+                  r"am able|designed|able|allowed|programmed|built)"),
     ("inability", r"\b(?:beyond|outside(?: of)?) (?:my|the scope of my) (?:capabilities|abilities|scope|programming|"
                   r"knowledge|capacity)"),
     ("inability", rf"\b(?:not|isn{_A}?t) something (?:that )?i(?: am| {_A}m|{_A}m)? (?:can|could|am able to|"
                   r"able to|do|offer|support|provide|help with)\b"),
     ("decline", rf"\bi(?:{_A}ll| will| must| have to| need to| would have to|{_A}ll have to| will have to)\s+"
                 r"(?:respectfully |politely |kindly )?(?:decline|refuse|refrain|pass on)"),
-    ("decline", rf"\bi (?:refuse to|{_A}m not going to|am not going to|would rather not|prefer not to|"
-                rf"won{_A}?t be|will not be)\s+{_ADVERBS}(?:help|assist|provid|writ|creat|generat|produc|engag|"
+    ("decline", rf"\bi(?: refuse to|{_A}m not going to| am not going to| would rather not| prefer not to|"
+                rf"{_A}d (?:rather|prefer) not(?: to)?| would prefer not to| won{_A}?t be| will not be)\s+{_ADVERBS}"
+                r"(?:help|assist|provid|writ|creat|generat|produc|engag|"
                 r"participat|do|answer|compl|fulfil|support|giv|shar|mak|draft)"),
     ("decline", rf"\bi(?:{_A}m| am) not (?:comfortable|able to in good conscience)|\bi (?:do not|don{_A}?t) feel "
                 r"comfortable"),

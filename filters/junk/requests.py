@@ -45,7 +45,9 @@ _VERBS = frozenset(_VERB_LIST.split())
 _FILLER = (
     r"(?:(?:now|also|then|next|first|finally|so|ok|okay|hey|hi|hello|please|just|quickly|briefly|kindly)[,!]?\s+)*"
 )
-_CLAUSE_START = re.compile(rf"(?:^|[.!;:\n]\s*|,\s*(?:and\s+|then\s+)?|\band\s+|\bthen\s+){_FILLER}([A-Za-z]+)\b")
+_CLAUSE_START = re.compile(
+    rf"(?:^|[.!;:\n]\s*|,\s*(?:and\s+|then\s+)?|\band\s+|\bthen\s+){_FILLER}([A-Za-z]+)\b", re.IGNORECASE
+)
 _CUES = re.compile(
     r"\b(?:please|pls|kindly|can you|could you|would you|will you|can i|could i|should i|how (?:to|do|does|can|"
     r"should|would|much|many|long)|help me|assist me|i need|i want|i['’]d like|i would like|i['’]d love|i wish|"
