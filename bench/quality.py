@@ -14,6 +14,8 @@ the stage on the set (lingua's model loading excluded by a warm-up pass).
 
     .venv/bin/python bench/quality.py                     # the table
     .venv/bin/python bench/quality.py --misses            # also every misjudged row
+    .venv/bin/python bench/quality.py --data data/quality/holdout.jsonl   # the held-out set
+    .venv/bin/python bench/quality.py --speed 10000       # also rows/s on the rows tiled to 10k
     .venv/bin/python bench/quality.py --write bench/results/quality.md
 """
 
@@ -40,12 +42,13 @@ def load(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def judge(rows: list[dict], cfg: HeuristicsConfig) -> tuple[list, float]:
+def judge(rows: list[dict], cfg: HeuristicsConfig) -> tuple[list, float, float]:
+    """Verdicts, rows per wall second and rows per CPU second (all threads) of the stage, warm."""
     table = pa.table({"instruction": [r["instruction"] for r in rows], "response": [r["response"] for r in rows]})
     heuristic_verdicts(table, cfg)  # warm-up: lingua loads its models lazily
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     verdicts = heuristic_verdicts(table, cfg)
-    return verdicts, len(rows) / (time.perf_counter() - started)
+    return verdicts, len(rows) / (time.perf_counter() - started), len(rows) / (time.process_time() - cpu)
 
 
 def report(rows: list[dict], verdicts: list, rate: float, misses: bool) -> tuple[str, dict]:
@@ -83,15 +86,29 @@ def report(rows: list[dict], verdicts: list, rate: float, misses: bool) -> tuple
     return "\n".join(lines), totals
 
 
+def speed(rows: list[dict], n: int) -> str:
+    """Rows/s of the whole heuristics stage on the labeled rows tiled to n, without and with language id."""
+    tiled = [rows[i % len(rows)] for i in range(n)]
+    out = []
+    for label, cfg in (("without language id", HeuristicsConfig(allowed_languages=None)),
+                       ("with language id", HeuristicsConfig())):  # fmt: skip
+        _, wall, cpu = judge(tiled, cfg)
+        out.append(f"{label}: {wall:,.0f} rows/s wall, {cpu:,.0f} rows per CPU-second")
+    return f"speed on {n:,} rows: " + "; ".join(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=LABELED)
     ap.add_argument("--misses", action="store_true", help="list every misjudged row")
     ap.add_argument("--write", type=Path, help="also write the report (Markdown) here")
+    ap.add_argument("--speed", type=int, metavar="N", help="also time the stage on the rows tiled to N")
     args = ap.parse_args()
     rows = load(args.data)
-    verdicts, rate = judge(rows, HeuristicsConfig())
+    verdicts, rate, _ = judge(rows, HeuristicsConfig())
     text, totals = report(rows, verdicts, rate, args.misses)
+    if args.speed:
+        text += "\n" + speed(rows, args.speed)
     print(text)
     print(json.dumps(totals))
     if args.write:
