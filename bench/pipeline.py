@@ -25,7 +25,7 @@ shard_size: {shard_size}
 sources:
   - kind: magpie
     magpie: {{n: {n}, response: {{temperature: 0.0, max_tokens: 256}}}}
-judge: {{}}
+judge: {{calibration: {{on_fail: keep_unfiltered}}}}  # the 135M judge fails calibration: scores kept, not filtered
 """
 
 

@@ -22,7 +22,7 @@ on a hand-labeled set (data/quality/labeled.jsonl).
                                    `refusal_patterns` (case-insensitive, any apostrophe) inside the first
                                    `refusal_window_chars` of the response (none by default).
  8. `low_judge_score` / `unscored` — when the table has `judge_column` (the rubric judge's 1–5
-                                   `judge_quality`): scores below `min_judge_score` are rejected; a null
+                                   `judge_score`): scores below `min_judge_score` are rejected; a null
                                    score is kept unless `reject_unscored`.
  9. `echo`                       — the response repeats or barely extends the instruction (rapidfuzz;
                                    filters.junk.echo).
@@ -128,7 +128,7 @@ class HeuristicsConfig(Frozen):
     echo_min_cover: float | None = Field(0.8, gt=0.0, le=1.0)
     echo_max_new_words: int = Field(8, ge=0)
     cut_off_min_words: int | None = Field(6, ge=1)
-    judge_column: str = "judge_quality"
+    judge_column: str = Field("judge_score", description="falls back to judge_quality for tables scored before 0.2")
     min_judge_score: float | None = 3.0
     reject_unscored: bool = False
     char_loop_min_chars: int | None = Field(50, ge=4)
@@ -271,6 +271,8 @@ def _refusal_check(response: pa.Array, cfg: HeuristicsConfig) -> Check | None:
 
 def _judge_check(table: pa.Table, cfg: HeuristicsConfig) -> Check | None:
     name = cfg.judge_column
+    if name == "judge_score" and name not in table.column_names:
+        name = "judge_quality"  # scored before the judge wrote judge_score
     if cfg.min_judge_score is None or name not in table.column_names:
         return None
     column = table.column(name)

@@ -19,6 +19,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from filters.base import split_rows
+from filters.judge_expected import expected_score
 from generators.engines.base import Completion, Engine
 from generators.result import Reject, StageResult
 from generators.templates import PromptTemplate, load_template
@@ -56,6 +57,16 @@ class PairVerdict(BaseModel):
     better: Literal["A", "B", "tie"]
 
 
+class CalibrationConfig(Frozen):
+    """The gate a judge passes before its scores may filter rows (filters/calibration.py)."""
+
+    min_auc: float = Field(0.75, ge=0.5, le=1.0, description="ROC AUC good-vs-bad on the calibration set")
+    on_fail: Literal["stop", "keep_unfiltered"] = Field(
+        "stop", description="stop: the run ends before generating; keep_unfiltered: scores kept, no threshold"
+    )
+    calibration_set: str | None = Field(None, description="JSONL of labeled rows; None: the shipped set")
+
+
 class JudgeConfig(Frozen):
     """The judge has its own engine config: on a GPU machine judge with a bigger model."""
 
@@ -63,6 +74,16 @@ class JudgeConfig(Frozen):
     rubric_template: str = "judge_rubric"
     pairwise_template: str = "judge_pairwise"
     sampling: SamplingConfig = SamplingConfig(temperature=0.0, max_tokens=160)
+    scoring: Literal["expected", "sampled"] = Field(
+        "expected", description="judge_score = probability-weighted mean over 1-5 (needs logprobs) or the sampled digit"
+    )
+    top_logprobs: int = Field(5, ge=5, le=20, description="alternatives per token asked for (expected scoring)")
+    calibration: CalibrationConfig = CalibrationConfig()
+
+    def rubric_sampling(self) -> SamplingConfig:
+        if self.scoring == "expected" and self.sampling.logprobs is None:
+            return self.sampling.model_copy(update={"logprobs": self.top_logprobs})
+        return self.sampling
 
 
 def parse_verdict(c: Completion, model: type[BaseModel]) -> BaseModel | Reject:
@@ -95,16 +116,23 @@ class RubricJudge(Frozen):
     def parse_output(self, c: Completion) -> BaseModel | Reject:
         return parse_verdict(c, RubricVerdict)
 
+    def score(self, verdict: BaseModel, c: Completion) -> float:
+        """The expected score where the engine returned logprobs (and the config asks for it), else the
+        sampled quality."""
+        expected = expected_score(c) if self.config.scoring == "expected" else None
+        return float(verdict.quality) if expected is None else expected  # type: ignore[attr-defined]
+
     def __call__(self, table: pa.Table, engine: Engine) -> StageResult:
         started = time.perf_counter()
         template = self.template()
         rows = table.to_pylist()
         schema = RubricVerdict.model_json_schema()
-        outs = engine.chat(
-            [self.format_input(r, template) for r in rows], [self.config.sampling] * len(rows), json_schema=schema
-        )
+        sampling = self.config.rubric_sampling()
+        outs = engine.chat([self.format_input(r, template) for r in rows], [sampling] * len(rows), json_schema=schema)
         parsed = [self.parse_output(c) for c in outs]
         scored = table.append_column("judge_raw", pa.array([c.text for c in outs], pa.string()))
+        scores = [None if isinstance(p, Reject) else self.score(p, c) for p, c in zip(parsed, outs, strict=True)]
+        scored = scored.append_column("judge_score", pa.array(scores, pa.float64()))
         for name, typ in (
             ("quality", pa.int64()),
             ("difficulty", pa.string()),

@@ -24,6 +24,8 @@ datasets_app = typer.Typer(help="List and inspect published datasets.", no_args_
 app.add_typer(generate_app, name="generate")
 personas_app = typer.Typer(help="Build persona datasets (seeds, from text, expansion).", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+judge_app = typer.Typer(help="Check the LLM judge before trusting its scores.", no_args_is_help=True)
+app.add_typer(judge_app, name="judge")
 app.add_typer(personas_app, name="personas")
 
 DataDir = typer.Option(
@@ -346,6 +348,8 @@ def _print_run(summary: dict[str, Any], data_dir: Path) -> None:
         typer.echo(f"  {stage}: {s['run']} run, {s['cached']} from checkpoints, {s['seconds']:.1f}s")
     share = summary["outside_llm_share"]
     typer.echo(f"  merge/dedup/decontaminate/publish: {summary['publish_seconds']:.1f}s; outside the LLM: {share:.1%}")
+    if summary.get("judge_gate"):
+        typer.echo(f"  {summary['judge_gate']}")
     store = _store(data_dir)
     for ref in summary["versions"]:
         _print_summary(data_dir, store.get(ref))
@@ -651,6 +655,41 @@ def _print_relation(rel: Any, fmt: str) -> None:
         w = csv.writer(sys.stdout)
         w.writerow(cols)
         w.writerows(rows)
+
+
+@judge_app.command("calibrate")
+@friendly_errors
+def judge_calibrate(
+    config: Path = typer.Option(None, "--config", "-c", help="Pipeline YAML, or a config with judge:/heuristics:."),
+    calibration_set: Path = typer.Option(None, "--set", help="JSONL: instruction, response, label good|bad, kind."),
+    refresh: bool = typer.Option(False, "--refresh", help="Measure again even when a cached report exists."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Score a labeled set (good rows, and bad ones: refusal, echo, truncated, looping, wrong language,
+    off-topic, wrong answer, template leak) with the configured judge and report how well its scores
+    separate them: ROC AUC, accuracy at min_judge_score, a confusion table, per-kind scores, a plot.
+    Exit 0 when the judge reaches its floor (judge.calibration.min_auc), 1 when it does not.
+
+    Example:  synthloom judge calibrate --config data/pipelines/demo.yaml
+    """
+    from flows.judge_gate import cache_path, calibrated, judge_settings
+    from flows.pipeline import engine_factory
+    from flows.report_calibration import calibration_plot
+
+    judge, engine_cfg, threshold = judge_settings(config)
+    if calibration_set is not None:
+        chosen = judge.calibration.model_copy(update={"calibration_set": str(calibration_set)})
+        judge = judge.model_copy(update={"calibration": chosen})
+    path = cache_path(data_dir, judge, engine_cfg, threshold)
+    if refresh:
+        path.unlink(missing_ok=True)
+    report, cached = calibrated(data_dir, judge, engine_cfg, threshold, lambda: engine_factory()(engine_cfg))
+    typer.echo(report.table())
+    plot = path.with_suffix(".png")
+    calibration_plot(report.model_dump(mode="json"), plot)
+    again = "  (cached; --refresh measures again)" if cached else ""
+    typer.echo(f"\nplot: {plot}  report: {path}{again}")
+    raise typer.Exit(0 if report.passed else 1)
 
 
 def main() -> None:

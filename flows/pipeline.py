@@ -105,6 +105,9 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
     if done is not None:
         get_run_logger().info("this run (key %s) is already published: %s", run_key[:12], ", ".join(done))
         return run_summary(done, [], time.perf_counter() - started, already_published=True)
+    run, gate_result = run.gated()  # before any generation: a judge that cannot filter stops the run here
+    if gate_result is not None:
+        get_run_logger().info(gate_result.note())
     finals, every = [], []
     with shard_task_options(run.cfg):
         for shard in plan.shards:
@@ -123,7 +126,8 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
     publish_seconds = time.perf_counter() - publish_started
     llm = {s.name for s in run.cfg.sources} | {"judge"}
     wall = time.perf_counter() - started
-    return run_summary([v.ref for v in versions], task_outs, wall, llm, publish_seconds)
+    note = gate_result.note() if gate_result is not None else None
+    return run_summary([v.ref for v in versions], task_outs, wall, llm, publish_seconds, judge_gate=note)
 
 
 def engine_factory() -> EngineFactory:

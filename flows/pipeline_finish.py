@@ -98,7 +98,10 @@ def filter_all(run: PipelineRun, store: DatasetStore, g: Gathered) -> pa.Table:
 
 
 def manifest_config(run: PipelineRun, run_key: str) -> dict[str, Any]:
-    return {"kind": "pipeline", "run_key": run_key, "tag": run.tag, "pipeline": run.cfg.model_dump(mode="json")}
+    config = {"kind": "pipeline", "run_key": run_key, "tag": run.tag, "pipeline": run.cfg.model_dump(mode="json")}
+    if run.calibration is not None:
+        config["judge_calibration"] = run.calibration
+    return config
 
 
 def publish_run(run: PipelineRun, plan: Plan, outs: list[ShardOut], run_key: str) -> list[Version]:
@@ -161,6 +164,7 @@ def run_summary(
     llm_stages: set[str] | None = None,
     publish_seconds: float = 0.0,
     already_published: bool = False,
+    judge_gate: str | None = None,
 ) -> dict[str, Any]:
     """What `synthloom run` prints and returns: versions, per stage the shard tasks run vs loaded
     from checkpoints and their wall seconds in this run, and the share of wall time spent outside
@@ -179,4 +183,5 @@ def run_summary(
         "publish_seconds": round(publish_seconds, 3),
         "llm_seconds": round(llm, 3),
         "outside_llm_share": round(1 - llm / wall, 4) if wall > 0 else 0.0,
+        "judge_gate": judge_gate,
     }

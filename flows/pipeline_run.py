@@ -19,9 +19,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from filters.heuristics import Heuristics
+from filters.heuristics import Heuristics, HeuristicsConfig
 from filters.judge import RubricJudge
 from flows.checkpoints import Checkpoint, Checkpoints, cache_key
+from flows.judge_gate import GateResult, calibrated, gate
 from flows.pipeline_config import FromTextSource, MagpieSource, PersonaTasksSource, PipelineConfig
 from flows.shard_plan import Plan, Shard, plan_shards
 from generators.engines import make_engine
@@ -35,7 +36,7 @@ from schemas.manifest import StageStats
 
 log = logging.getLogger(__name__)
 
-JUDGE_VERSION = "1"
+JUDGE_VERSION = "2"  # 2: judge_score column (expected score from logprobs)
 HEURISTICS_VERSION = "1"
 EngineFactory = Callable[[EngineConfig], Engine]
 
@@ -65,6 +66,8 @@ class PipelineRun:
     tag: str = ""
     run_id: str = ""
     engine_factory: EngineFactory = field(default=default_engine, compare=False)
+    judge_filter: bool = True  # False when the judge failed calibration and on_fail is keep_unfiltered
+    calibration: dict[str, Any] | None = field(default=None, compare=False)  # the gate's report, for the manifest
 
     @property
     def checkpoints(self) -> Checkpoints:
@@ -133,8 +136,26 @@ class PipelineRun:
 
         return self._step(prev.shard, "judge", key, prev.chain, make)
 
-    def heuristics(self, prev: ShardOut) -> ShardOut:
+    def needs_judge_gate(self) -> bool:
+        return self.cfg.judge is not None and self.cfg.heuristics.min_judge_score is not None
+
+    def gated(self) -> tuple[PipelineRun, GateResult | None]:
+        """This run after the judge gate (flows/judge_gate.py): unchanged when no judge threshold applies;
+        raises JudgeNotCalibratedError when the judge fails and the config says stop."""
+        if not self.needs_judge_gate():
+            return self, None
+        judge, engine_cfg = self.cfg.judge, self.judge_engine_config()
+        threshold = float(self.cfg.heuristics.min_judge_score)  # type: ignore[arg-type]
+        report, cached = calibrated(self.root, judge, engine_cfg, threshold, lambda: self.engine_factory(engine_cfg))
+        result = gate(report, judge, cached)  # type: ignore[arg-type]
+        return replace(self, judge_filter=result.filter_on_scores, calibration=result.manifest_entry()), result
+
+    def heuristics_config(self) -> HeuristicsConfig:
         cfg = self.cfg.heuristics
+        return cfg if self.judge_filter else cfg.model_copy(update={"min_judge_score": None})
+
+    def heuristics(self, prev: ShardOut) -> ShardOut:
+        cfg = self.heuristics_config()
         key = cache_key("heuristics", HEURISTICS_VERSION, cfg.model_dump(mode="json"), prev.key)
 
         def make() -> tuple[dict[str, pa.Table], StageStats]:

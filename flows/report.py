@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from flows.report_calibration import calibration_section
 from flows.store import Version
 from flows.tempdirs import temp_name
 from schemas.manifest import Manifest
@@ -85,6 +86,7 @@ def _render(version: Version, out: Path, samples: int) -> None:
         *_header(version, manifest),
         *_stages_section(manifest),
         *_rejects_section(reasons, images),
+        *calibration_section(manifest.config.get("judge_calibration"), out),
         *_rows_section(rows, images, samples),
         *_load_section(version),
     ]

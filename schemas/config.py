@@ -26,6 +26,7 @@ class SamplingConfig(Frozen):
     stop: tuple[str, ...] = ()
     seed: int | None = None
     repetition_penalty: float = Field(1.0, gt=0.0, description=">1 discourages loops; sent only when != 1")
+    logprobs: int | None = Field(None, ge=1, le=20, description="top-k log-probabilities per generated token")
 
 
 class VllmOptions(Frozen):

@@ -31,3 +31,7 @@ class DatasetLockedError(DatasetError):
 
 class CorruptVersionError(DatasetError):
     """A published version whose manifest or files are unreadable or changed (flows/store.py)."""
+
+
+class JudgeNotCalibratedError(SynthloomError):
+    """A judge whose scores do not separate good from bad rows was asked to filter (flows/judge_gate.py)."""

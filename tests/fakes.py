@@ -69,3 +69,24 @@ class ScriptedEngine:
 
     def special_tokens(self) -> tuple[str, ...]:
         return self.specials
+
+
+def calibration_label(prompt: str) -> str | None:
+    """'good' / 'bad' when `prompt` is the judge's prompt for a row of the shipped calibration set."""
+    from filters.calibration import load_set
+
+    for row in load_set()[1]:
+        if row["response"].strip() in prompt and row["instruction"].strip() in prompt:
+            return row["label"]
+    return None
+
+
+def informed_verdict(prompt: str) -> str | None:
+    """A judge that knows the calibration set's labels (passes calibration): JSON verdict or None."""
+    import json
+
+    label = calibration_label(prompt)
+    if label is None:
+        return None
+    quality = 5 if label == "good" else 1
+    return json.dumps({"quality": quality, "difficulty": "easy", "category": "other", "rationale": label})

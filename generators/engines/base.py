@@ -12,11 +12,20 @@ ChatMessages = Sequence[dict[str, str]]
 
 
 @dataclass(frozen=True)
+class TokenLogprobs:
+    """One generated token: its text and the top alternatives' log-probabilities (text -> logprob)."""
+
+    text: str
+    top: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Completion:
     text: str
     finish_reason: str  # "stop" or "length" (hit max_tokens)
     prompt_tokens: int
     completion_tokens: int
+    logprobs: tuple[TokenLogprobs, ...] = ()  # filled when the sampling config asks for `logprobs`
 
     @property
     def truncated(self) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from generators.engines.base import ChatMessages, Completion, check_lengths
+from generators.engines.base import ChatMessages, Completion, TokenLogprobs, check_lengths
 from schemas.config import EngineConfig, SamplingConfig
 from schemas.errors import EngineUnavailableError
 
@@ -50,9 +50,7 @@ class OpenAICompatEngine:
                 "type": "json_schema",
                 "json_schema": {"name": json_schema.get("title", "verdict"), "schema": json_schema, "strict": True},
             }
-        bodies = [
-            {"messages": list(m), **_sampling_body(sp), **extra} for m, sp in zip(conversations, params, strict=True)
-        ]
+        bodies = [{"messages": list(m), **_chat_body(sp), **extra} for m, sp in zip(conversations, params, strict=True)]
         return self._run_all("/chat/completions", bodies, _parse_chat)
 
     def render_chat(self, messages: ChatMessages, add_generation_prompt: bool) -> str:
@@ -131,6 +129,14 @@ def _sampling_body(sp: SamplingConfig) -> dict[str, Any]:
     return body
 
 
+def _chat_body(sp: SamplingConfig) -> dict[str, Any]:
+    body = _sampling_body(sp)
+    if sp.logprobs is not None:  # the server answers in choices[0].logprobs.content
+        body["logprobs"] = True
+        body["top_logprobs"] = sp.logprobs
+    return body
+
+
 def _usage(data: dict[str, Any]) -> tuple[int, int]:
     usage = data.get("usage") or {}
     return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
@@ -143,7 +149,18 @@ def _parse_completion(data: dict[str, Any]) -> Completion:
 
 def _parse_chat(data: dict[str, Any]) -> Completion:
     choice = data["choices"][0]
-    return Completion((choice.get("message") or {}).get("content") or "", _finish(choice), *_usage(data))
+    text = (choice.get("message") or {}).get("content") or ""
+    return Completion(text, _finish(choice), *_usage(data), logprobs=_chat_logprobs(choice))
+
+
+def _chat_logprobs(choice: dict[str, Any]) -> tuple[TokenLogprobs, ...]:
+    content = (choice.get("logprobs") or {}).get("content") or []
+    return tuple(
+        TokenLogprobs(
+            t.get("token", ""), {a.get("token", ""): float(a.get("logprob", 0.0)) for a in t.get("top_logprobs") or []}
+        )
+        for t in content
+    )
 
 
 def _finish(choice: dict[str, Any]) -> str:

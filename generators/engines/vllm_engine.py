@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from generators.engines.base import ChatMessages, Completion, check_lengths
+from generators.engines.base import ChatMessages, Completion, TokenLogprobs, check_lengths
 from generators.engines.models import resolve_model
 from schemas.config import EngineConfig, SamplingConfig, VllmOptions
 
@@ -136,6 +136,7 @@ class VllmEngine:
             seed=sp.seed,
             repetition_penalty=sp.repetition_penalty,
             structured_outputs=structured,
+            logprobs=sp.logprobs,
         )
 
 
@@ -146,7 +147,20 @@ def _completion(out: Any) -> Completion:
         finish_reason="length" if o.finish_reason == "length" else "stop",
         prompt_tokens=len(out.prompt_token_ids or []),
         completion_tokens=len(o.token_ids),
+        logprobs=_token_logprobs(o),
     )
+
+
+def _token_logprobs(o: Any) -> tuple[TokenLogprobs, ...]:
+    """vLLM's per-position {token_id: Logprob} dicts as (sampled text, {alternative text: logprob})."""
+    if not getattr(o, "logprobs", None):
+        return ()
+    out = []
+    for token_id, alts in zip(o.token_ids, o.logprobs, strict=False):
+        top = {(lp.decoded_token or ""): lp.logprob for lp in alts.values()}
+        sampled = alts.get(token_id)
+        out.append(TokenLogprobs((sampled.decoded_token or "") if sampled else "", top))
+    return tuple(out)
 
 
 _ENGINES: dict[str, VllmEngine] = {}

@@ -30,6 +30,7 @@ sources:
       response: {{temperature: 0.0, max_tokens: 128}}
 judge:
   sampling: {{temperature: 0.0, max_tokens: 160}}
+heuristics: {{min_judge_score: null}}  # scores as columns: this test is about resuming, not the judge gate
 """
 
 

@@ -19,7 +19,7 @@ from flows.store import DatasetStore
 from flows.tempdirs import host_tag, temp_name
 from schemas.config import parse_config
 from schemas.errors import ConfigError
-from tests.fakes import ScriptedEngine
+from tests.fakes import ScriptedEngine, informed_verdict
 
 
 def verdict(quality: int) -> str:
@@ -95,7 +95,8 @@ def engine() -> ScriptedEngine:
 
     def on_chat(messages, params):
         if is_judge_prompt(messages):
-            return verdict(2 if case(messages[-1]["content"]) % 2 else 4)
+            known = informed_verdict(messages[-1]["content"])  # the gate's calibration rows: a judge that passes
+            return known or verdict(2 if case(messages[-1]["content"]) % 2 else 4)
         return answer(messages[-1]["content"])
 
     return ScriptedEngine(lambda p, sp: instruction(sp.seed), on_chat)
