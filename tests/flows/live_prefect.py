@@ -25,7 +25,7 @@ from tests.fakes import ScriptedEngine
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SLEEP_ENV = "SYNTHLOOM_TEST_ENGINE_SLEEP"  # seconds each generate call sleeps
-TRACE_ENV = "SYNTHLOOM_TEST_ENGINE_TRACE"  # a JSONL file: one {"pid", "start", "end"} per generate call
+TRACE_ENV = "SYNTHLOOM_TEST_ENGINE_TRACE"  # a JSONL file of {"event", "pid", "t"}
 
 PIPELINE = """
 dataset: ticks
@@ -38,18 +38,40 @@ heuristics: {min_instruction_words: 1}
 """
 
 
-def scripted_engine(cfg) -> ScriptedEngine:
-    """Unique questions (so dedup keeps every run's rows); optionally slow, and traced to a file."""
+CHILD_ENV = "SYNTHLOOM_TEST_ENGINE_CHILD"  # "1": the engine starts a child process, as vLLM's engine core
+_children: list[subprocess.Popen] = []
 
-    def on_complete(prompt, params):
-        start = time.time()
+
+class SlowEngine(ScriptedEngine):
+    """Each `complete` call (one per shard) sleeps $SYNTHLOOM_TEST_ENGINE_SLEEP seconds and appends
+    a start and an end event to $SYNTHLOOM_TEST_ENGINE_TRACE."""
+
+    def complete(self, prompts, params):
+        trace("start")
         time.sleep(float(os.environ.get(SLEEP_ENV, "0")))
-        if trace := os.environ.get(TRACE_ENV):
-            with open(trace, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"pid": os.getpid(), "start": start, "end": time.time()}) + "\n")
-        return f"What is the story behind item {uuid.uuid4().hex[:10]}?"
+        out = super().complete(prompts, params)
+        trace("end")
+        return out
 
-    return ScriptedEngine(on_complete, lambda messages, params: "A story long enough to keep as an answer.")
+
+def trace(event: str) -> None:
+    if path := os.environ.get(TRACE_ENV):
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"event": event, "pid": os.getpid(), "t": time.time()}) + "\n")
+
+
+def read_trace(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def scripted_engine(cfg) -> ScriptedEngine:
+    """Unique questions (so dedup keeps every run's rows); optionally slow, traced, with a child."""
+    if os.environ.get(CHILD_ENV) == "1" and not _children:
+        _children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]))
+    return SlowEngine(
+        lambda prompt, params: f"What is the story behind item {uuid.uuid4().hex[:10]}?",
+        lambda messages, params: "A story long enough to keep as an answer.",
+    )
 
 
 def free_port() -> int:
@@ -70,8 +92,8 @@ def server_env(home: Path) -> dict[str, str]:
 
 
 @contextmanager
-def prefect_server(tmp: Path, timeout: float = 120) -> Iterator[str]:
-    """A real `prefect server start` on a free port; yields its API URL."""
+def prefect_server(tmp: Path, timeout: float = 120) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real `prefect server start` on a free port; yields its API URL and process."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     log = open(tmp / "server.log", "w")  # noqa: SIM115
@@ -84,7 +106,7 @@ def prefect_server(tmp: Path, timeout: float = 120) -> Iterator[str]:
             assert proc.poll() is None, (tmp / "server.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "prefect server did not start"
             time.sleep(1)
-        yield url
+        yield url, proc
     finally:
         stop_group(proc)
         log.close()
@@ -95,6 +117,13 @@ def _healthy(url: str) -> bool:
         return httpx.get(f"{url}/health", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def flow_runs(api_url: str, deployment: str) -> list[dict]:
+    """Flow runs of deployment `synthloom-pipeline/NAME`, straight from the REST API."""
+    dep = httpx.get(f"{api_url}/deployments/name/synthloom-pipeline/{deployment}", timeout=10).json()
+    body = {"deployments": {"id": {"any_": [dep["id"]]}}, "sort": "EXPECTED_START_TIME_ASC"}
+    return httpx.post(f"{api_url}/flow_runs/filter", json=body, timeout=10).json()
 
 
 def serve_env(api_url: str, tmp: Path, **extra: str) -> dict[str, str]:

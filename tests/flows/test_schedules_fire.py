@@ -18,7 +18,7 @@ def test_the_scheduler_fires_serve_runs_that_publish_v1_then_v2(tmp_path):
     (tmp_path / "p.yaml").write_text(PIPELINE)
     store = DatasetStore(tmp_path / "data" / "datasets")
     log = tmp_path / "serve.log"
-    with prefect_server(tmp_path) as api:
+    with prefect_server(tmp_path) as (api, _):
         args = [str(tmp_path / "p.yaml"), "--every", "10", "--data-dir", str(tmp_path / "data"), "--name", "ticks"]
         proc = start_serve(args, serve_env(api, tmp_path), log)
         try:
