@@ -36,7 +36,7 @@ candidate pairs. The one difference from deduping the whole table at once: a kep
 earlier batch is never dropped later, even if a later row links its cluster to an older one.
 
 Incremental: `DedupIndex` (`index.py`) persists, for every published row, its id, version label,
-exact hash, band keys, signature and normalized text, plus a derived lookup (sorted runs and an
+exact hash, band keys and normalized text, plus a derived lookup (sorted runs and an
 uncompressed rows file per version, memory-mapped, so opening reads nothing but a small state
 file). Verification against earlier versions uses the stored normalized text, with the same
 scorer and threshold as within a run, so a verdict does not depend on which version a row arrived

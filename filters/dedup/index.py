@@ -1,7 +1,8 @@
 """The persisted cross-version index (`DedupIndex`): every published row's sketch, on disk.
 
     <index dir>/meta.json              the sketch settings (an index only works with the same ones)
-    <index dir>/seg-NNNNNN.parquet     one per `add`: id, version, exact, bands, signature, text (the record)
+    <index dir>/seg-NNNNNN.parquet     one per `add`: id, version, exact, bands, text (the record; segments
+                                       written before the lookup existed also hold each row's signature)
     <index dir>/lookup/                derived from the segments (rebuilt from them when missing or behind)
         state.json                     the segments it covers (rows, versions) and its sorted runs
         seg-NNNNNN.arrow               per segment: id, version, exact, text (Arrow IPC, uncompressed)
@@ -16,6 +17,7 @@ merge like a binary counter: at most log2(adds) of them) plus the candidate text
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import shutil
 import uuid
@@ -45,7 +47,6 @@ def _segment_schema(cfg: DedupConfig) -> pa.Schema:
             ("version", pa.string()),
             ("exact", pa.uint64()),
             ("bands", pa.list_(pa.uint64(), cfg.bands)),
-            ("signature", pa.list_(pa.uint32(), cfg.num_perm)),
             ("text", pa.string()),
         ]
     )
@@ -85,8 +86,25 @@ class _DiskAlloc:
         self.pos.flush()
 
 
+def _map(path: Path) -> mmap.mmap:
+    """A read-only map of a file without readahead: a lookup touches scattered pages, and each page
+    read ahead would count in the process's resident memory."""
+    with open(path, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    mapped.madvise(mmap.MADV_RANDOM)
+    return mapped
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    array = np.load(path, mmap_mode="r")
+    mapped = getattr(array, "_mmap", None)
+    if mapped is not None:
+        mapped.madvise(mmap.MADV_RANDOM)  # as in _map
+    return array
+
+
 def _open_run(directory: Path, first: int, size: int) -> Run:
-    keys, pos = np.load(directory / "keys.npy", mmap_mode="r"), np.load(directory / "pos.npy", mmap_mode="r")
+    keys, pos = _load_npy(directory / "keys.npy"), _load_npy(directory / "pos.npy")
     return Run(first, size, keys[0], pos[0], list(keys[1:]), list(pos[1:]), where=directory)
 
 
@@ -109,7 +127,7 @@ class IndexStore(Store):
     def _table(self, k: int) -> pa.Table:
         if k not in self._tables:
             path = self.lookup / self.names[k].replace(".parquet", ".arrow")
-            self._tables[k] = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+            self._tables[k] = pa.ipc.open_file(pa.py_buffer(_map(path))).read_all()
         return self._tables[k]
 
     def _take(self, pos: np.ndarray, columns: tuple[str, ...]) -> list[list]:
@@ -289,7 +307,6 @@ class DedupIndex:
             pa.array([label] * len(new), pa.string()),
             pa.array(hashes[new], pa.uint64()),
             pa.FixedSizeListArray.from_arrays(pa.array(sk.keys[new].ravel(), pa.uint64()), self.config.bands),
-            pa.FixedSizeListArray.from_arrays(pa.array(sk.sig[new].ravel(), pa.uint32()), self.config.num_perm),
             sk.norm.take(rows),
         ]
         return pa.Table.from_arrays(columns, schema=_segment_schema(self.config)), sk.keys[new]
