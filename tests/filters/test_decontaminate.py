@@ -18,7 +18,7 @@ from filters.decontaminate import (
     words,
 )
 from schemas.errors import DatasetError
-from tests.flows.helpers import stage_result
+from tests.flows.helpers import answer, stage_result
 
 TEMPLATE = "Answer the following question and choose the correct option from the four choices given below."
 SUBJECTS = [
@@ -44,7 +44,7 @@ LEAKED = 7  # the question a generated row copies
 
 
 def rows(texts: list[str]) -> pa.Table:
-    """SFT rows from the shared helper: instruction = text, response = text.upper()."""
+    """SFT rows from the shared helper: instruction = text, response = helpers.answer(text)."""
     return stage_result(texts).rows
 
 
@@ -75,7 +75,7 @@ def test_template_only_rows_are_kept_and_real_questions_rejected(mmlu):
     assert reject["reason"] == "benchmark_contamination"
     gram = " ".join(words(QUESTIONS[LEAKED])[:13])
     assert reject["detail"] == f"mmlu_test item mmlu-{LEAKED}: instruction shares 13 words '{gram}'"
-    assert reject["raw_text"] == leaked.upper()
+    assert reject["raw_text"] == answer(leaked)
     assert json.loads(reject["record"])["instruction"] == leaked
 
 

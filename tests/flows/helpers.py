@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from generators.result import Reject, StageResult, rejects_table
 from schemas.manifest import Manifest, StageStats
 from schemas.rows import SFT_SCHEMA, Message, SftRow, content_id, to_table, utc_now
@@ -19,16 +21,23 @@ LINEAGE = dict(
 )
 
 
+def answer(question: str) -> str:
+    """A reply that answers rather than repeats the question (an echo is junk the filters drop)."""
+    key = re.sub(r"\W+", "", question.lower())  # texts that differ only in spacing/punctuation: the same reply
+    return f"Good question. In short, it depends on a few factors, which I explain here (note {content_id(key)[:8]})."
+
+
 def sft_rows(texts: list[str]) -> list[SftRow]:
     rows = []
     for t in texts:
-        msgs = [Message(role="user", content=t), Message(role="assistant", content=t.upper())]
+        reply = answer(t)
+        msgs = [Message(role="user", content=t), Message(role="assistant", content=reply)]
         rows.append(
             SftRow(
                 id=content_id(t),
                 messages=msgs,
                 instruction=t,
-                response=t.upper(),
+                response=reply,
                 prompt_tokens=1,
                 completion_tokens=1,
                 created_at=utc_now(),
