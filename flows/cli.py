@@ -680,10 +680,11 @@ def judge_calibrate(
     if calibration_set is not None:
         chosen = judge.calibration.model_copy(update={"calibration_set": str(calibration_set)})
         judge = judge.model_copy(update={"calibration": chosen})
-    path = cache_path(data_dir, judge, engine_cfg, threshold)
+    root = data_dir / "datasets"  # the pipeline's root: `run` reuses this report and vice versa
+    path = cache_path(root, judge, engine_cfg, threshold)
     if refresh:
         path.unlink(missing_ok=True)
-    report, cached = calibrated(data_dir, judge, engine_cfg, threshold, lambda: engine_factory()(engine_cfg))
+    report, cached = calibrated(root, judge, engine_cfg, threshold, lambda: engine_factory()(engine_cfg))
     typer.echo(report.table())
     plot = path.with_suffix(".png")
     calibration_plot(report.model_dump(mode="json"), plot)
