@@ -4,8 +4,8 @@ The Prefect runner polls for due runs in a background thread (its own event loop
 only waits for SIGTERM / SIGINT, so a stop never depends on the Prefect server answering. On a
 signal: with `on_stop="cancel"` the runner cancels the current run (marked Cancelled when the
 server answers); `"finish"` first lets it end (a second signal cancels it). Either way, after at
-most `stop_grace_s` every process still below `serve` (the flow-run process, vLLM engine
-core/workers) is sent SIGTERM, then SIGKILL, and the process exits.
+most `stop_grace_s` for the runner, every process still below `serve` (the flow-run process, vLLM
+engine core/workers) is sent SIGTERM, then SIGKILL `KILL_AFTER_S` later, and the process exits.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ log = logging.getLogger("synthloom.serve")
 
 OVERLAP = {"queue": ConcurrencyLimitStrategy.ENQUEUE, "skip": ConcurrencyLimitStrategy.CANCEL_NEW}
 ON_STOP = ("cancel", "finish")
+KILL_AFTER_S = 5.0  # between SIGTERM and SIGKILL for processes still there after the runner stopped
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,10 @@ def serve(flow: Any, spec: ServeSpec) -> int:
         kill_tree(os.getpid(), spec.stop_grace_s)
         return 1
     print(f"stopping ({spec.on_stop} the current run, at most {spec.stop_grace_s:.0f}s)...", flush=True)
-    deadline = time.monotonic() + spec.stop_grace_s
     if spec.on_stop == "finish":
         _finish_current_run(runner, signals)
-        deadline = time.monotonic() + spec.stop_grace_s
-    _stop_runner(runner, loop, thread, deadline)
-    left = kill_tree(os.getpid(), max(1.0, deadline - time.monotonic()))
+    _stop_runner(runner, loop, thread, time.monotonic() + spec.stop_grace_s)
+    left = kill_tree(os.getpid(), KILL_AFTER_S)
     print(f"stopped{f' ({left} leftover processes killed)' if left else ''}", flush=True)
     _exit_soon(spec.stop_grace_s)
     return 0
