@@ -27,6 +27,7 @@ from flows.pipeline_config import FromTextSource, MagpieSource, PersonaTasksSour
 from flows.shard_plan import Plan, Shard, plan_shards
 from generators.engines import make_engine
 from generators.engines.base import Engine
+from generators.engines.batching import batched
 from generators.magpie import Magpie
 from generators.personas import PersonaTasks
 from generators.result import StageResult
@@ -42,8 +43,10 @@ EngineFactory = Callable[[EngineConfig], Engine]
 
 
 def default_engine(cfg: EngineConfig) -> Engine:
-    """make_engine, looked up at call time (vLLM engines are shared per process: loaded once)."""
-    return make_engine(cfg)
+    """make_engine, looked up at call time (vLLM engines are shared per process: loaded once). An
+    in-process vLLM engine is fed through one BatchingEngine, so concurrent shard workers share its batches."""
+    engine = make_engine(cfg)
+    return batched(engine, cfg.max_in_flight) if cfg.backend == "vllm" else engine
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,15 @@ class PipelineRun:
 
     def run_key(self, plan: Plan) -> str:
         """Same config, tag and inputs -> same key: the identity `publish` checks before publishing."""
-        return cache_key("pipeline", self.cfg.model_dump(mode="json"), self.tag, [s.key for s in plan.shards])
+        return cache_key("pipeline", self.identity(), self.tag, [s.key for s in plan.shards])
+
+    def identity(self) -> dict[str, Any]:
+        """The config minus what only changes how the work is fed (engine.max_in_flight, progress)."""
+        data = self.cfg.model_dump(mode="json")
+        data["engine"] = self.cfg.engine.identity()
+        if self.cfg.judge is not None:
+            data["judge"]["engine"] = self.cfg.judge.engine.identity()
+        return data
 
     # -- shard x stage steps -------------------------------------------------------------------
     def _step(self, shard: str, stage: str, key: str, chain: tuple, make: Callable[[], Any]) -> ShardOut:
@@ -126,7 +137,8 @@ class PipelineRun:
         judge = self.cfg.judge
         if judge is None:
             return prev
-        key = cache_key("judge", JUDGE_VERSION, judge.model_dump(mode="json"), self.judge_engine_config(), prev.key)
+        judge_cfg = {**judge.model_dump(mode="json"), "engine": judge.engine.identity()}
+        key = cache_key("judge", JUDGE_VERSION, judge_cfg, self.judge_engine_config().identity(), prev.key)
 
         def make() -> tuple[dict[str, pa.Table], StageStats]:
             rows = self.read(prev)

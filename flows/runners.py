@@ -1,5 +1,6 @@
-"""Where shard tasks run. `local`: one worker thread in the flow's process, so one in-process vLLM
-engine serves every shard in turn (vLLM batches within a shard; engines are not thread-safe).
+"""Where shard tasks run. `local`: worker threads in the flow's process, enough for
+`engine.max_in_flight` requests; the one in-process vLLM engine is fed by a single dispatcher that
+merges every waiting shard's requests into one batch (generators/engines/batching.py).
 `ray`: each shard task goes to a Ray worker (prefect-ray); every worker process loads its own
 engine once, which makes the workers vLLM data-parallel replicas. Checkpoints are read and written
 under the dataset root, so on a multi-node cluster that root must be shared storage."""
@@ -7,6 +8,7 @@ under the dataset root, so on a multi-node cluster that root must be shared stor
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any
 
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -14,10 +16,19 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.pipeline_config import PipelineConfig
 from schemas.errors import ConfigError
 
+MAX_LOCAL_WORKERS = 64
+
+
+def shard_workers(cfg: PipelineConfig) -> int:
+    """Shards run at once in the local runner: enough to keep `engine.max_in_flight` requests in the
+    engine (each shard holds about `shard_size`), so a small shard still rides a large batch."""
+    return max(1, min(MAX_LOCAL_WORKERS, math.ceil(cfg.engine.max_in_flight / cfg.shard_size)))
+
 
 def task_runner_for(cfg: PipelineConfig) -> Any:
     if cfg.task_runner == "local":
-        return ThreadPoolTaskRunner(max_workers=1)
+        # x3: a shard's judge and heuristics tasks hold a thread while they wait for its previous step
+        return ThreadPoolTaskRunner(max_workers=3 * shard_workers(cfg))
     try:
         from prefect_ray import RayTaskRunner
     except ImportError:

@@ -67,8 +67,8 @@ def tagged_seed(seed: int, tag: str) -> int:
 
 
 def engine_identity(cfg: PipelineConfig) -> dict[str, Any]:
-    """What about the engine decides outputs (not progress bars)."""
-    return cfg.engine.model_dump(mode="json", exclude={"show_progress"})
+    """What about the engine decides outputs (not progress bars, not how many requests are in flight)."""
+    return cfg.engine.identity()
 
 
 def _label(name: str, i: int, of: int) -> str:

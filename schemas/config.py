@@ -65,8 +65,18 @@ class EngineConfig(Frozen):
     model: str = Field("embedded", description="'embedded', a local HF model folder, or a served model name")
     seed: int = 0
     show_progress: bool = True
+    max_in_flight: int = Field(
+        128,
+        ge=1,
+        le=65536,
+        description="requests one engine call may hold, gathered across shards (CPU here: 128; a GPU: 256-1024)",
+    )
     vllm: VllmOptions = VllmOptions()
     openai: OpenAIOptions = OpenAIOptions()
+
+    def identity(self) -> dict[str, Any]:
+        """What decides the engine's output (cache keys): not how it is fed or displayed."""
+        return self.model_dump(mode="json", exclude={"show_progress", "max_in_flight"})
 
 
 class MagpieConfig(Frozen):

@@ -92,9 +92,7 @@ class VllmEngine:
 
     def complete(self, prompts: Sequence[str], params: Sequence[SamplingConfig]) -> list[Completion]:
         check_lengths(prompts, params)
-        token_prompts = [{"prompt_token_ids": self._encode_raw(p)} for p in prompts]
-        outs = self.llm.generate(token_prompts, [self._params(p) for p in params], use_tqdm=self.config.show_progress)
-        return [_completion(o) for o in outs]
+        return self.run_prepared([self.prepare("complete", p, sp) for p, sp in zip(prompts, params, strict=True)])
 
     def chat(
         self,
@@ -103,11 +101,22 @@ class VllmEngine:
         json_schema: dict[str, Any] | None = None,
     ) -> list[Completion]:
         check_lengths(conversations, params)
-        outs = self.llm.chat(
-            [list(c) for c in conversations],
-            [self._params(p, json_schema) for p in params],
-            use_tqdm=self.config.show_progress,
-        )
+        items = [self.prepare("chat", c, sp, json_schema) for c, sp in zip(conversations, params, strict=True)]
+        return self.run_prepared(items)
+
+    def prepare(
+        self, kind: str, payload: Any, params: SamplingConfig, json_schema: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], Any]:
+        """Any request as (token prompt, SamplingParams): a raw completion is sent as-is, a chat through
+        the model's own template. One `generate` call can then serve a mix (generators/engines/batching.py)."""
+        text = payload if kind == "complete" else self.render_chat(payload, add_generation_prompt=True)
+        return {"prompt_token_ids": self._encode_raw(text)}, self._params(params, json_schema)
+
+    def run_prepared(self, items: Sequence[tuple[dict[str, Any], Any]]) -> list[Completion]:
+        if not items:
+            return []
+        prompts, params = [i[0] for i in items], [i[1] for i in items]
+        outs = self.llm.generate(prompts, params, use_tqdm=self.config.show_progress)
         return [_completion(o) for o in outs]
 
     def render_chat(self, messages: ChatMessages, add_generation_prompt: bool) -> str:

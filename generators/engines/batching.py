@@ -1,0 +1,167 @@
+"""Keep one in-process engine saturated while many shards run at once.
+
+A shard is the unit of resume and should stay small (a kill loses little); the engine wants many
+sequences in flight (measured here: 34 / 105 / 165 completion tok/s at 8 / 32 / 128 Magpie prompts).
+`BatchingEngine` decouples the two: shard workers (threads) call `complete` / `chat` as usual and
+block; one dispatcher thread gathers the requests of every waiting shard — raw completions, chats,
+JSON-constrained judge calls, from any stage — into one engine call of up to `max_in_flight`
+requests, then hands each caller its own results. So shard k's judge, shard k+1's Magpie responses
+and shard k+2's instructions share a batch, and the engine is called from one thread only (vLLM's
+`LLM` is not thread-safe).
+
+The inner engine implements `prepare(kind, payload, params, json_schema)` and `run_prepared(items)`
+(generators/engines/vllm_engine.py): any request becomes a token prompt plus its own sampling
+parameters, so one `generate` call serves a mix.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from generators.engines.base import ChatMessages, Completion, check_lengths
+from schemas.config import SamplingConfig
+
+log = logging.getLogger(__name__)
+
+
+class Preparable(Protocol):
+    model_id: str
+
+    def prepare(self, kind: str, payload: Any, params: SamplingConfig, json_schema: dict | None) -> Any: ...
+
+    def run_prepared(self, items: Sequence[Any]) -> list[Completion]: ...
+
+    def render_chat(self, messages: ChatMessages, add_generation_prompt: bool) -> str: ...
+
+    def special_tokens(self) -> tuple[str, ...]: ...
+
+
+@dataclass
+class _Request:
+    kind: str  # "complete" or "chat"
+    payload: Any  # prompt text or chat messages
+    params: SamplingConfig
+    json_schema: dict | None
+    future: Future = field(default_factory=Future)
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    requests: int = 0
+    completion_tokens: int = 0
+    busy_s: float = 0.0
+    largest: int = 0
+
+    def line(self) -> str:
+        rate = self.completion_tokens / self.busy_s if self.busy_s else 0.0
+        mean = self.requests / self.batches if self.batches else 0.0
+        return (
+            f"engine: {self.requests} requests in {self.batches} batches (mean {mean:.0f}, largest {self.largest}), "
+            f"{self.completion_tokens} completion tokens, {rate:.0f} tok/s while busy"
+        )
+
+
+class BatchingEngine:
+    """Thread-safe Engine over one inner engine; see the module docstring."""
+
+    def __init__(self, inner: Preparable, max_in_flight: int = 128, gather_s: float = 0.05):
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.max_in_flight = max_in_flight
+        self.gather_s = gather_s
+        self.stats = BatchStats()
+        self._pending: list[_Request] = []
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    # -- Engine protocol ---------------------------------------------------------------------------
+    def complete(self, prompts: Sequence[str], params: Sequence[SamplingConfig]) -> list[Completion]:
+        check_lengths(prompts, params)
+        return self._submit([_Request("complete", p, sp, None) for p, sp in zip(prompts, params, strict=True)])
+
+    def chat(
+        self,
+        conversations: Sequence[ChatMessages],
+        params: Sequence[SamplingConfig],
+        json_schema: dict[str, Any] | None = None,
+    ) -> list[Completion]:
+        check_lengths(conversations, params)
+        reqs = [_Request("chat", list(c), sp, json_schema) for c, sp in zip(conversations, params, strict=True)]
+        return self._submit(reqs)
+
+    def render_chat(self, messages: ChatMessages, add_generation_prompt: bool) -> str:
+        return self.inner.render_chat(messages, add_generation_prompt)
+
+    def special_tokens(self) -> tuple[str, ...]:
+        return self.inner.special_tokens()
+
+    # -- the dispatcher ---------------------------------------------------------------------------
+    def _submit(self, reqs: list[_Request]) -> list[Completion]:
+        if not reqs:
+            return []
+        with self._cond:
+            self._ensure_thread()
+            self._pending.extend(reqs)
+            self._cond.notify_all()
+        return [r.future.result() for r in reqs]
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="engine-dispatcher", daemon=True)
+            self._thread.start()
+
+    def _take_batch(self) -> list[_Request]:
+        """Wait for work; then keep gathering while requests still arrive (every `gather_s`), up to
+        `max_in_flight`: shards that finish a step together land in the same engine call."""
+        with self._cond:
+            while not self._pending:
+                self._cond.wait()
+            seen = -1
+            while len(self._pending) < self.max_in_flight and len(self._pending) != seen:
+                seen = len(self._pending)
+                self._cond.wait(self.gather_s)
+            batch, self._pending = self._pending[: self.max_in_flight], self._pending[self.max_in_flight :]
+            return batch
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._take_batch()
+            started = time.perf_counter()
+            try:
+                items = [self.inner.prepare(r.kind, r.payload, r.params, r.json_schema) for r in batch]
+                outs = self.inner.run_prepared(items)
+            except BaseException as err:  # every waiting caller gets the engine's own error
+                for r in batch:
+                    r.future.set_exception(err)
+                continue
+            for r, out in zip(batch, outs, strict=True):
+                r.future.set_result(out)
+            self._record(len(batch), sum(o.completion_tokens for o in outs), time.perf_counter() - started)
+
+    def _record(self, n: int, tokens: int, seconds: float) -> None:
+        s = self.stats
+        s.batches, s.requests, s.largest = s.batches + 1, s.requests + n, max(s.largest, n)
+        s.completion_tokens += tokens
+        s.busy_s += seconds
+        log.info("engine batch: %d requests, %d tokens, %.1fs", n, tokens, seconds)
+
+
+_SHARED: dict[int, BatchingEngine] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def batched(inner: Any, max_in_flight: int) -> BatchingEngine:
+    """The one BatchingEngine of this process for `inner` (all shard workers share its dispatcher)."""
+    with _SHARED_LOCK:
+        engine = _SHARED.get(id(inner))
+        if engine is None or engine.inner is not inner:
+            engine = _SHARED[id(inner)] = BatchingEngine(inner, max_in_flight)
+        engine.max_in_flight = max_in_flight
+        return engine
