@@ -1,5 +1,6 @@
-"""DuckDB over every version of a dataset: how long the catalog takes to open (one view per
-dataset, a UNION ALL BY NAME over all versions) and to answer typical queries.
+"""DuckDB over every version of a dataset: how long the catalog takes to open (every view built:
+NAME_all is one pyarrow dataset over all versions' files, the version a partition value) and to
+answer typical queries. For 1000 versions and million-row versions see bench/scale.py.
 
     .venv/bin/python bench/catalog.py                       # 50 versions x 2,000 rows
     .venv/bin/python bench/catalog.py --versions 100 --rows 1000

@@ -124,7 +124,7 @@ def arrow_dataset(scans: list[VersionScan], table: str, with_version: bool) -> d
         return ds.FileSystemDataset.from_paths([str(f) for _, f in files], schema, PARQUET, LOCAL)
     return ds.FileSystemDataset.from_paths(
         [str(f) for _, f in files],
-        schema.append(pa.field("version", pa.int32())),
+        schema.insert(0, pa.field("version", pa.int32())),  # first: DuckDB's count(*) then reads no file column
         PARQUET,
         LOCAL,
         partitions=[ds.field("version") == s.number for s, _ in files],
