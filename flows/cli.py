@@ -429,6 +429,26 @@ def _check_cron(cron: str, timezone: str) -> None:
         raise ConfigError(f"invalid --cron {cron!r} / --timezone {timezone!r}: {msg} (e.g. {example})") from None
 
 
+@app.command("schedules")
+@friendly_errors
+def schedules_cmd(
+    name: str = typer.Option(None, "--name", help="Only this deployment (serve's --name, default the dataset)."),
+    last: int = typer.Option(5, "--last", min=1, help="How many of the last runs to list."),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of text."),
+) -> None:
+    """The pipelines `synthloom serve` deployed: schedule, active or paused, overlap policy, next run
+    times, and the last runs with their state and the version each published (Prefect API).
+
+    Example:  PREFECT_API_URL=http://127.0.0.1:4200/api synthloom schedules --name nightly
+    """
+    _require_prefect_server()
+    _prefect_env()
+    from flows.schedules import format_report, schedules_report
+
+    report = schedules_report(name, last=last)
+    typer.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+
+
 @app.command("score")
 @friendly_errors
 def score_cmd(
