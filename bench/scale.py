@@ -190,12 +190,9 @@ def main() -> None:
         "|---|---|---|---|",
     ]
     for shape in args.stores:
-        lines += run_store(shape, args.repeat, args.before)
-        print("\n".join(lines), file=sys.stderr)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out = Path(__file__).resolve().parent / "results" / "scale_catalog.md"
-    out.write_text(text)
+        text = "\n".join([*lines, *run_store(shape, args.repeat, args.before)]) + "\n"
+        print(text)
+        (Path(__file__).resolve().parent / "results" / f"scale_catalog_{shape}.md").write_text(text)
 
 
 if __name__ == "__main__":
