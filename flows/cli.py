@@ -408,11 +408,17 @@ def _require_prefect_server() -> None:
 
     from schemas.errors import ConfigError
 
-    if not PREFECT_API_URL.value():
-        raise ConfigError(
-            "synthloom serve needs a Prefect server (the temporary one runs no schedules): start one with "
-            "`prefect server start`, then export PREFECT_API_URL=http://127.0.0.1:4200/api"
-        )
+    start = "start one with `prefect server start`, then export PREFECT_API_URL=http://127.0.0.1:4200/api"
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise ConfigError(f"synthloom serve needs a Prefect server (the temporary one runs no schedules): {start}")
+    import httpx
+
+    try:
+        httpx.get(f"{url.rstrip('/')}/health", timeout=10).raise_for_status()
+    except httpx.HTTPError as err:
+        msg = f"no Prefect server answers at PREFECT_API_URL={url} ({type(err).__name__})"
+        raise ConfigError(f"{msg}: {start}") from None
 
 
 def _check_cron(cron: str, timezone: str) -> None:
