@@ -43,3 +43,12 @@ def test_schedules_without_a_prefect_server_says_how_to_start_one():
     with temporary_settings(updates={PREFECT_API_URL: None}):
         code, out = schedules()
     assert code == 2 and "prefect server start" in out
+
+
+def test_serve_with_no_server_answering_says_so(tmp_path):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    (tmp_path / "p.yaml").write_text(PIPE)
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        code, out = run("serve", str(tmp_path / "p.yaml"), "--every", "60", data_dir=tmp_path)
+    assert code == 2 and "no Prefect server answers at PREFECT_API_URL=http://127.0.0.1:9/api" in out
