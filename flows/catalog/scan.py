@@ -101,29 +101,27 @@ def footer_problem(path: Path) -> str | None:
 
 
 def arrow_dataset(scans: list[VersionScan], table: str, with_version: bool) -> ds.Dataset | None:
-    """One dataset over `table` of every intact scan (plus a `version` column if asked).
+    """One dataset over `table` of every intact scan (plus a `version` column, first, if asked).
 
     Fast path: one schema inspection over all files, which reads every footer once. Only if that
-    fails are footers read one by one to find the broken versions, which are marked and left out.
+    fails are footers read one by one: broken versions are marked and left out; if none is broken,
+    the failure was a type conflict between versions, and those columns are read as text.
     """
     intact = [s for s in scans if s.check().problem is None]
     files = [(s, f) for s in intact for f in s.files(table)]
     if not files:
         return None
+    paths = [str(f) for _, f in files]
     try:
-        schema = _schema([str(f) for _, f in files])
+        schema = _schema(paths)
     except (OSError, pa.ArrowException):
-        broken = False
-        for scan, path in files:
-            if scan.problem is None and (problem := footer_problem(path)):
-                scan.problem, broken = problem, True
-        if not broken:
-            raise
-        return arrow_dataset(scans, table, with_version)
+        if _mark_broken(files):
+            return arrow_dataset(scans, table, with_version)
+        schema = _lenient_schema(paths)
     if not with_version:
-        return ds.FileSystemDataset.from_paths([str(f) for _, f in files], schema, PARQUET, LOCAL)
+        return ds.FileSystemDataset.from_paths(paths, schema, PARQUET, LOCAL)
     return ds.FileSystemDataset.from_paths(
-        [str(f) for _, f in files],
+        paths,
         schema.insert(0, pa.field("version", pa.int32())),  # first: DuckDB's count(*) then reads no file column
         PARQUET,
         LOCAL,
@@ -134,3 +132,27 @@ def arrow_dataset(scans: list[VersionScan], table: str, with_version: bool) -> d
 def _schema(paths: list[str]) -> pa.Schema:
     factory = ds.FileSystemDatasetFactory(LOCAL, paths, PARQUET, ds.FileSystemFactoryOptions())
     return factory.inspect(promote_options="permissive")
+
+
+def _mark_broken(files: list[tuple[VersionScan, Path]]) -> bool:
+    broken = False
+    for scan, path in files:
+        if scan.problem is None and (problem := footer_problem(path)):
+            scan.problem, broken = problem, True
+    return broken
+
+
+def _lenient_schema(paths: list[str]) -> pa.Schema:
+    """The union of the files' columns; a column no promotion reconciles (int here, text there) becomes text."""
+    types: dict[str, list[pa.DataType]] = {}
+    for path in paths:
+        for f in pq.read_schema(path):
+            types.setdefault(f.name, []).append(f.type)
+    fields = []
+    for name, seen in types.items():
+        try:
+            merged = pa.unify_schemas([pa.schema([(name, t)]) for t in seen], promote_options="permissive")
+            fields.append(merged.field(0))
+        except pa.ArrowException:
+            fields.append(pa.field(name, pa.string()))
+    return pa.schema(fields)

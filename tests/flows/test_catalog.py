@@ -210,3 +210,21 @@ def test_sql_errors_are_one_line_exit_2(root, sql, expect):
     assert res.exit_code == 2, res.output
     assert expect in res.output and "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_a_column_whose_type_changed_between_versions_is_read_as_text(tmp_path):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for v, judge in [(1, pa.array([1, 2])), (2, pa.array(["x", "y"])), (3, pa.array([1.5, 2.5]))]:
+        d = tmp_path / "ds" / f"v{v}"
+        (d / "rows").mkdir(parents=True)
+        (d / "rejects").mkdir()
+        pq.write_table(pa.table({"instruction": ["a", "b"], "judge": judge}), d / "rows" / "part-00000.parquet")
+        pq.write_table(pa.table({"reason": pa.array([], pa.string())}), d / "rejects" / "part-00000.parquet")
+        (d / "manifest.json").write_text(json.dumps({"rows": 2, "rejects": 0, "config": {}, "stages": []}))
+    rows = query(tmp_path, "SELECT version, judge FROM ds_all ORDER BY 1, 2").fetchall()
+    assert rows == [(1, "1"), (1, "2"), (2, "x"), (2, "y"), (3, "1.5"), (3, "2.5")]
+    assert query(tmp_path, "SELECT sum(judge) FROM ds").fetchall() == [(4.0,)]  # the newest alone keeps its type
