@@ -116,19 +116,17 @@ class IndexStore(Store):
         self.lookup = lookup
         self.names: list[str] = []
         self.firsts = np.zeros(1, np.int64)
-        self._tables: dict[int, pa.Table] = {}
 
     def set_segments(self, names: list[str], rows: list[int]) -> None:
         self.names = names
         self.firsts = np.r_[0, np.cumsum(rows, dtype=np.int64)]
         self.size = int(self.firsts[-1])
-        self._tables = {}
 
     def _table(self, k: int) -> pa.Table:
-        if k not in self._tables:
-            path = self.lookup / self.names[k].replace(".parquet", ".arrow")
-            self._tables[k] = pa.ipc.open_file(pa.py_buffer(_map(path))).read_all()
-        return self._tables[k]
+        """Segment k's rows, mapped for this one read (not cached: a map holds a file descriptor, and a
+        check may touch every one of a thousand segments)."""
+        path = self.lookup / self.names[k].replace(".parquet", ".arrow")
+        return pa.ipc.open_file(pa.py_buffer(_map(path))).read_all()
 
     def _take(self, pos: np.ndarray, columns: tuple[str, ...]) -> list[list]:
         out: list[list] = [[None] * len(pos) for _ in columns]
