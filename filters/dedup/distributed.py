@@ -11,7 +11,7 @@ with rapidfuzz; clusters by union-find; the row of lowest `rank` kept. Where eac
 1. sketch (`map_batches`, parallel): normalized text, exact hash, band keys per row
 2. exact groups (`groupby(exact)`): the lowest rank of a hash represents it; the others link to it
 3. candidates (band keys of representatives, exploded, `groupby(key)`): bucket pairs, made unique
-4. verification (two hash joins bring both texts, then `map_batches` with rapidfuzz, parallel)
+4. verification (two union + groupby steps bring both texts, then `map_batches` with rapidfuzz)
 5. union-find on the driver over the links (about one per duplicate; its labels take 8 bytes a
    row), then the labels go to the workers (object store) that split rows from rejects.
 
