@@ -67,9 +67,10 @@ def serve(flow: Any, spec: ServeSpec) -> int:
         log.error("the Prefect runner stopped on its own; see the log above")
         kill_tree(os.getpid(), spec.stop_grace_s)
         return 1
-    print(f"stopping ({spec.on_stop} the current run, at most {spec.stop_grace_s:.0f}s)...", flush=True)
     if spec.on_stop == "finish":
+        print("stopping: no new runs; waiting for the current one to finish (signal again to cancel it)", flush=True)
         _finish_current_run(runner, signals)
+    print(f"stopping the runner: a run still going is cancelled (at most {spec.stop_grace_s:.0f}s)...", flush=True)
     _stop_runner(runner, loop, thread, time.monotonic() + spec.stop_grace_s)
     left = kill_tree(os.getpid(), KILL_AFTER_S)
     print(f"stopped{f' ({left} leftover processes killed)' if left else ''}", flush=True)
@@ -104,8 +105,18 @@ def _finish_current_run(runner: Runner, signals: StopSignals) -> None:
     if poller is not None:
         poller.stopping = True
     seen = signals.count
-    while _descendants(os.getpid()) and signals.count == seen:
+    while _run_processes(os.getpid()) and signals.count == seen:
         time.sleep(0.5)
+
+
+def _run_processes(pid: int) -> list[psutil.Process]:
+    """Processes below `serve` other than multiprocessing's resource tracker (which lives as long as serve)."""
+    out = []
+    for p in _descendants(pid):
+        with contextlib.suppress(psutil.Error):
+            if "resource_tracker" not in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+    return out
 
 
 def _stop_runner(runner: Runner, loop: asyncio.AbstractEventLoop, thread: threading.Thread, deadline: float) -> None:

@@ -58,3 +58,25 @@ def test_a_signal_during_a_run_stops_serve_and_its_whole_process_tree(tmp_path, 
     assert alive(tree) == [], "left behind"
     if not server_gone:
         assert [r["state"]["type"] for r in runs if r["start_time"]] == ["CANCELLED"], runs
+
+
+def test_on_stop_finish_lets_the_current_run_publish_then_exits(tmp_path):
+    (tmp_path / "p.yaml").write_text(PIPELINE)
+    trace, log = tmp_path / "trace.jsonl", tmp_path / "serve.log"
+    with prefect_server(tmp_path) as (api, _):
+        env = serve_env(api, tmp_path, **{SLEEP_ENV: "10", TRACE_ENV: str(trace), CHILD_ENV: "1"})
+        args = [str(tmp_path / "p.yaml"), "--every", "60", "--name", "finish", "--on-stop", "finish"]
+        proc = start_serve([*args, "--data-dir", str(tmp_path / "data")], env, log)
+        try:
+            wait_until(lambda: read_trace(trace), 180, "a run to reach the engine", proc, log)
+            tree = descendants(proc.pid)
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=240)
+            runs = flow_runs(api, "finish")
+        finally:
+            stop_group(proc)
+    assert code == 0, log.read_text()[-3000:]
+    assert [r["state"]["type"] for r in runs if r["start_time"]] == ["COMPLETED"], runs
+    assert (tmp_path / "data" / "datasets" / "ticks" / "v1" / "manifest.json").is_file()
+    time.sleep(1)
+    assert alive(tree) == [], "left behind"
