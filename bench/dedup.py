@@ -63,7 +63,7 @@ from filters.dedup import (
     similarities,
     sketch,
 )
-from generators.result import StageResult
+from schemas.result import StageResult
 
 RERUN = ".venv/bin/python bench/dedup.py --sweep --write bench/results/dedup.md"
 CHOICE = """How the defaults were chosen: among the settings within 0.001 of the best F1, word bigrams

@@ -1,7 +1,7 @@
 """The filter contract: a filter takes an Arrow table of rows and returns the kept rows, a rejects
 table (REJECT_SCHEMA: stage, reason, detail, raw text, the whole row as JSON, its lineage) and stats.
 
-    result = SomeFilter(...)(table)        # -> generators.result.StageResult
+    result = SomeFilter(...)(table)        # -> schemas.result.StageResult
     result.rows, result.rejects, result.stats
 
 `split_rows` is the one place that turns per-row verdicts into that result.
@@ -16,8 +16,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from generators.result import StageResult
 from schemas.manifest import StageStats
+from schemas.result import StageResult
 from schemas.rows import REJECT_SCHEMA, Lineage, content_id, utc_now
 
 _LINEAGE_DEFAULTS: dict[str, Any] = {

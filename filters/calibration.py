@@ -21,10 +21,10 @@ from typing import Any
 from pydantic import Field
 
 from filters.judge import RubricJudge, RubricVerdict
-from generators.engines.base import Engine
-from generators.result import Reject
 from schemas.config import Frozen
+from schemas.engine import Engine
 from schemas.errors import ConfigError
+from schemas.result import Reject
 
 SHIPPED_SET = "judge_calibration.jsonl"
 

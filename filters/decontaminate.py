@@ -50,9 +50,9 @@ import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
 
 from filters.base import split_rows
-from generators.result import StageResult
 from schemas.config import Frozen
 from schemas.errors import DatasetError
+from schemas.result import StageResult
 
 STAGE = "decontaminate"
 _MAX_NGRAM = 64

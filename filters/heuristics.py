@@ -78,9 +78,9 @@ from filters.junk.leaks import template_leak
 from filters.junk.loops import repeated_sentence
 from filters.junk.refusal import deflection, refusal
 from filters.junk.requests import not_a_request
-from generators.result import StageResult
 from schemas.config import Frozen
 from schemas.errors import DatasetError
+from schemas.result import StageResult
 
 STAGE = "heuristics"
 

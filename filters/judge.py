@@ -11,20 +11,20 @@ which removes the position bias small judges have. The result is a DPO-ready tab
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from filters.base import split_rows
 from filters.judge_expected import expected_score
-from generators.engines.base import Completion, Engine
-from generators.result import Reject, StageResult
-from generators.templates import PromptTemplate, load_template
 from schemas.config import EngineConfig, Frozen, SamplingConfig
+from schemas.engine import Completion, Engine
+from schemas.result import Reject, StageResult
 from schemas.rows import DPO_SCHEMA, content_id, utc_now
+from schemas.templates import PromptTemplate, load_template
+from schemas.verdicts import parse_verdict
 
 Difficulty = Literal["very easy", "easy", "medium", "hard", "very hard"]
 Category = Literal[
@@ -84,22 +84,6 @@ class JudgeConfig(Frozen):
         if self.scoring == "expected" and self.sampling.logprobs is None:
             return self.sampling.model_copy(update={"logprobs": self.top_logprobs})
         return self.sampling
-
-
-def parse_verdict(c: Completion, model: type[BaseModel]) -> BaseModel | Reject:
-    """Validate judge output against the verdict schema. Pure; never raises."""
-    if c.truncated:
-        return Reject("judge_truncated", "verdict hit max_tokens before the JSON closed", c.text)
-    try:
-        data = json.loads(c.text)
-    except json.JSONDecodeError as err:
-        return Reject("judge_invalid_json", f"not JSON: {err.msg} at char {err.pos}", c.text)
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        return Reject("judge_schema_mismatch", f"{where}: {first['msg']}", c.text)
 
 
 class RubricJudge(Frozen):

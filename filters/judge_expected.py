@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 
-from generators.engines.base import Completion
+from schemas.engine import Completion
 
 SCORES = ("1", "2", "3", "4", "5")
 

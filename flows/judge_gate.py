@@ -20,8 +20,8 @@ from filters.calibration import CalibrationReport, calibrate, load_set, set_hash
 from filters.judge import JudgeConfig, RubricJudge
 from flows.checkpoints import CACHE_DIR, cache_key
 from flows.tempdirs import temp_name
-from generators.engines.base import Engine
 from schemas.config import EngineConfig
+from schemas.engine import Engine
 from schemas.errors import JudgeNotCalibratedError
 
 GATE_VERSION = "1"

@@ -20,8 +20,8 @@ from flows.shard_plan import Plan
 from flows.store import DatasetStore, Version
 from flows.transforms import sync_index
 from generators.documents import skipped_rejects
-from generators.result import StageResult
 from schemas.manifest import StageStats
+from schemas.result import StageResult
 from schemas.rows import REJECT_SCHEMA, SFT_SCHEMA
 
 CORPUS_SUFFIX = "_corpus"

@@ -26,14 +26,14 @@ from flows.judge_gate import GateResult, calibrated, gate
 from flows.pipeline_config import FromTextSource, MagpieSource, PersonaTasksSource, PipelineConfig
 from flows.shard_plan import Plan, Shard, plan_shards
 from generators.engines import make_engine
-from generators.engines.base import Engine
 from generators.engines.batching import batched
 from generators.magpie import Magpie
 from generators.personas import PersonaTasks
-from generators.result import StageResult
 from generators.text_to_instructions import TextToInstructions
 from schemas.config import EngineConfig
+from schemas.engine import Engine
 from schemas.manifest import StageStats
+from schemas.result import StageResult
 
 log = logging.getLogger(__name__)
 

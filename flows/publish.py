@@ -12,8 +12,8 @@ import pyarrow as pa
 
 from flows.report import write_card
 from flows.store import DatasetStore, Version
-from generators.result import StageResult
 from schemas.manifest import Manifest, StageStats
+from schemas.result import StageResult
 from schemas.rows import REJECT_SCHEMA, utc_now
 
 log = logging.getLogger(__name__)

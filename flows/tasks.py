@@ -10,8 +10,8 @@ from flows.store import DatasetStore, Version
 from flows.transforms import TransformConfig, run_transform
 from generators.engines import make_engine
 from generators.magpie import Magpie
-from generators.result import StageResult
 from schemas.config import GenerateConfig
+from schemas.result import StageResult
 
 
 @task(name="magpie-generate")

@@ -17,9 +17,9 @@ from flows.publish import publish_version
 from flows.store import DatasetStore, Version
 from generators.engines import make_engine
 from generators.responses import Candidates, CandidatesConfig
-from generators.result import StageResult
 from schemas.config import Frozen, load_config
 from schemas.errors import DatasetError
+from schemas.result import StageResult
 
 
 class TransformConfig(Frozen):

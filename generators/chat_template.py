@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import jinja2
 
-from generators.engines.base import ChatMessages
+from schemas.engine import ChatMessages
 from schemas.errors import ConfigError
 
 SENTINEL = "\u2063SYNTHLOOM_SENTINEL\u2063"

@@ -32,10 +32,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from generators.result import rejects_table
 from schemas.config import Frozen
 from schemas.errors import DatasetError
 from schemas.manifest import StageStats
+from schemas.result import rejects_table
 from schemas.rows import RejectRow, content_id, utc_now
 
 TEXT_SUFFIXES = (".txt", ".md")

@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 
 from generators.chat_template import check_pre_query_template, end_of_user_turn, pre_query_prefix
-from generators.engines.base import ChatMessages, Completion, Engine
-from generators.result import Reject, SftCollector, StageResult, check_generated
 from schemas.config import Frozen, MagpieConfig, SamplingConfig
+from schemas.engine import ChatMessages, Completion, Engine
+from schemas.result import Reject, SftCollector, StageResult, check_generated
 from schemas.rows import content_id, text_hash, utc_now
 
 GENERATOR_VERSION = "1"

@@ -45,13 +45,11 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from filters.dedup import Dedup, DedupConfig, normalize
-from filters.judge import parse_verdict
-from generators.engines.base import Completion, Engine
-from generators.result import Reject, SftCollector, StageResult, check_generated, leaked_token, rejects_table
-from generators.templates import PromptTemplate, load_template
 from schemas.config import Frozen, SamplingConfig
+from schemas.engine import Completion, Engine
 from schemas.errors import ConfigError
 from schemas.manifest import StageStats
+from schemas.result import Reject, SftCollector, StageResult, check_generated, leaked_token, rejects_table
 from schemas.rows import (
     REJECT_SCHEMA,
     Lineage,
@@ -62,6 +60,8 @@ from schemas.rows import (
     to_table,
     utc_now,
 )
+from schemas.templates import PromptTemplate, load_template
+from schemas.verdicts import parse_verdict
 
 GENERATOR_VERSION = "1"
 SEED_PERSONAS = Path(__file__).resolve().parents[1] / "data" / "seeds" / "personas.jsonl"

@@ -6,10 +6,10 @@ import time
 
 import pyarrow as pa
 
-from generators.engines.base import Engine
-from generators.result import StageResult
 from schemas.config import Frozen, SamplingConfig
+from schemas.engine import Engine
 from schemas.manifest import StageStats
+from schemas.result import StageResult
 from schemas.rows import REJECT_SCHEMA, content_id
 
 

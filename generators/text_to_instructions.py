@@ -39,15 +39,15 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rapidfuzz import fuzz
 
-from filters.judge import parse_verdict
 from generators.documents import Chunk, Document, ReadOptions, Skipped, as_token_spans, chunk_document, read_documents
-from generators.engines.base import Completion, Engine
-from generators.result import Reject, StageResult, leaked_token, rejects_table
-from generators.templates import PromptTemplate, load_template
 from schemas.config import Frozen, SamplingConfig
+from schemas.engine import Completion, Engine
 from schemas.errors import SynthloomError
 from schemas.manifest import StageStats
+from schemas.result import Reject, StageResult, leaked_token, rejects_table
 from schemas.rows import SFT_SCHEMA, Lineage, Message, RejectRow, SftRow, arrow_schema, content_id, to_table, utc_now
+from schemas.templates import PromptTemplate, load_template
+from schemas.verdicts import parse_verdict
 
 GENERATOR = "text_to_instructions"
 GENERATOR_VERSION = "1"

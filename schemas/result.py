@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from generators.engines.base import Completion
+from schemas.engine import Completion
 from schemas.manifest import StageStats
 from schemas.rows import REJECT_SCHEMA, SFT_SCHEMA, Message, RejectRow, SftRow, content_id, to_table
 

@@ -1,4 +1,5 @@
-"""Prompt templates: Jinja files shipped in generators/prompts/, or a user's own file/folder.
+"""Prompt templates: Jinja files shipped with the stages that use them (generators/prompts/,
+filters/prompts/), or a user's own file/folder.
 
 Every template is identified by name and content hash, which go into each row's lineage, so a
 changed prompt is visible in the data (and, later, in cache keys)."""
@@ -14,7 +15,8 @@ import jinja2
 from schemas.errors import ConfigError
 from schemas.rows import text_hash
 
-BUILTIN_DIR = Path(__file__).parent / "prompts"
+# Package data of the two stage packages, found by path so this module imports neither of them.
+BUILTIN_DIRS = tuple(Path(__file__).resolve().parent.parent / pkg / "prompts" for pkg in ("generators", "filters"))
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
 
 
@@ -39,11 +41,11 @@ def load_template(ref: str, search: tuple[Path, ...] = ()) -> PromptTemplate:
     path = Path(ref)
     if path.suffix == ".jinja" and path.is_file():
         return _read(path.stem, path)
-    for folder in (*search, BUILTIN_DIR):
+    for folder in (*search, *BUILTIN_DIRS):
         candidate = Path(folder) / f"{ref}.jinja"
         if candidate.is_file():
             return _read(ref, candidate)
-    known = sorted(p.stem for folder in (*search, BUILTIN_DIR) for p in Path(folder).glob("*.jinja"))
+    known = sorted(p.stem for folder in (*search, *BUILTIN_DIRS) for p in Path(folder).glob("*.jinja"))
     raise ConfigError(f"prompt template {ref!r} not found (known: {', '.join(known)}); or give a path to a .jinja file")
 
 

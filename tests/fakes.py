@@ -7,8 +7,8 @@ from typing import Any
 
 import jinja2
 
-from generators.engines.base import ChatMessages, Completion, check_lengths
 from schemas.config import SamplingConfig
+from schemas.engine import ChatMessages, Completion, check_lengths
 
 # The same shape as SmolLM2's ChatML template: a default system turn when none is given.
 CHATML = (

@@ -17,9 +17,9 @@ from filters.base import split_rows
 from filters.dedup.config import STAGE, DedupConfig
 from filters.dedup.sketches import Sketch, candidate_pairs, components, permutations, row_ids, similarities, sketch
 from filters.dedup.store import RunStore, Store
-from generators.result import StageResult
 from schemas.config import Frozen
 from schemas.manifest import StageStats
+from schemas.result import StageResult
 
 if TYPE_CHECKING:
     from filters.dedup.index import DedupIndex

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from generators.engines.base import Completion, Engine
 from schemas.config import EngineConfig
+from schemas.engine import Completion, Engine
 
 __all__ = ["Completion", "Engine", "make_engine"]
 

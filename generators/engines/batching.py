@@ -24,8 +24,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from generators.engines.base import ChatMessages, Completion, check_lengths
 from schemas.config import SamplingConfig
+from schemas.engine import ChatMessages, Completion, check_lengths
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from generators.engines.base import ChatMessages, Completion, TokenLogprobs, check_lengths
 from schemas.config import EngineConfig, SamplingConfig
+from schemas.engine import ChatMessages, Completion, TokenLogprobs, check_lengths
 from schemas.errors import EngineUnavailableError
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})

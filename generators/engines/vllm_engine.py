@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from generators.engines.base import ChatMessages, Completion, TokenLogprobs, check_lengths
 from generators.engines.models import resolve_model
 from schemas.config import EngineConfig, SamplingConfig, VllmOptions
+from schemas.engine import ChatMessages, Completion, TokenLogprobs, check_lengths
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from filters.judge import PairVerdict, PairwiseJudge, RubricJudge, RubricVerdict, parse_verdict
-from generators.engines.base import Completion
-from generators.result import Reject
+from schemas.engine import Completion
+from schemas.result import Reject
 from tests.fakes import ScriptedEngine
 from tests.flows.helpers import stage_result
 

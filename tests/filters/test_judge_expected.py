@@ -7,7 +7,7 @@ import math
 import pytest
 
 from filters.judge_expected import expected_score, score_distribution
-from generators.engines.base import Completion, TokenLogprobs
+from schemas.engine import Completion, TokenLogprobs
 
 
 def tok(text: str, **alts: float) -> TokenLogprobs:

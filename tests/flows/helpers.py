@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from generators.result import Reject, StageResult, rejects_table
 from schemas.manifest import Manifest, StageStats
+from schemas.result import Reject, StageResult, rejects_table
 from schemas.rows import SFT_SCHEMA, Message, SftRow, content_id, to_table, utc_now
 
 LINEAGE = dict(

@@ -8,8 +8,8 @@ import flows.report
 from flows.publish import publish_version
 from flows.report import card_path, write_card
 from flows.store import DatasetStore
-from generators.result import Reject, rejects_table
 from schemas.manifest import StageStats
+from schemas.result import Reject, rejects_table
 from schemas.rows import DPO_SCHEMA, utc_now
 from tests.flows.helpers import LINEAGE, manifest, stage_result
 

@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from generators.engines.base import Completion
 from generators.magpie import Magpie, looks_like_request
-from generators.result import Reject
 from schemas.config import MagpieConfig
+from schemas.engine import Completion
+from schemas.result import Reject
 from tests.fakes import ScriptedEngine
 
 QUESTIONS = ["How do tides work?", "Write a haiku about rain.", "What is a monad, briefly?"]

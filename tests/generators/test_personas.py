@@ -4,7 +4,6 @@ import pyarrow as pa
 import pytest
 
 from filters.dedup import DedupConfig
-from generators.engines.base import Completion
 from generators.personas import (
     PERSONA_DEDUP,
     PERSONA_SCHEMA,
@@ -23,10 +22,11 @@ from generators.personas import (
     parse_persona,
     persona_id,
 )
-from generators.result import Reject
-from generators.templates import load_template
+from schemas.engine import Completion
 from schemas.errors import ConfigError
+from schemas.result import Reject
 from schemas.rows import SFT_SCHEMA
+from schemas.templates import load_template
 from tests.fakes import ScriptedEngine
 
 SPECIAL = ("<|im_start|>", "<|im_end|>")

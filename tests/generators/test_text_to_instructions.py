@@ -5,8 +5,6 @@ from pathlib import Path
 import pytest
 
 from generators.documents import Chunk, make_document, read_documents
-from generators.engines.base import Completion
-from generators.result import Reject
 from generators.text_to_instructions import (
     AUGMENT_HEADER,
     AUGMENTED_SCHEMA,
@@ -19,7 +17,9 @@ from generators.text_to_instructions import (
     parse_pairs,
 )
 from schemas.config import parse_config
+from schemas.engine import Completion
 from schemas.errors import ConfigError, EngineUnavailableError
+from schemas.result import Reject
 from schemas.rows import REJECT_SCHEMA, SFT_SCHEMA
 from tests.fakes import ScriptedEngine
 

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from generators.engines.base import Completion
 from generators.engines.batching import BatchingEngine, batched
 from schemas.config import SamplingConfig
+from schemas.engine import Completion
 
 
 class Inner:
