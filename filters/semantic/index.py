@@ -1,0 +1,114 @@
+"""The persisted cross-version index (`SemanticIndex`): every published row's embedding, on disk.
+
+    <index dir>/meta.json           model name, text column, dimension (an index only works with the same)
+    <index dir>/seg-NNNNNN.parquet  one per `add`: id, version, vector (fixed-size list of float32)
+
+A segment is written to a temporary name and renamed, so a crash leaves no half segment; `sync` adds
+the published versions that no segment holds yet (after a publish, or to catch up after a crash).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from filters.semantic.config import SemanticDedupConfig
+from filters.semantic.embed import Embedder
+from schemas.errors import ConfigError
+
+
+def texts_of(table: pa.Table, cfg: SemanticDedupConfig) -> list[str]:
+    """The compared text per row: stripped, cut to max_chars; '' when missing."""
+    if cfg.text_column not in table.column_names:
+        raise ConfigError(
+            f"semantic_dedup.text_column {cfg.text_column!r} is not a column (has: {', '.join(table.column_names)})"
+        )
+    return [str(t or "").strip()[: cfg.max_chars] for t in table.column(cfg.text_column).to_pylist()]
+
+
+def embed_texts(texts: list[str], embedder: Embedder, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors, valid): empty texts get a zero vector and valid=False."""
+    valid = np.array([bool(t) for t in texts], bool)
+    dense = embedder.encode([t for t in texts if t]) if valid.any() else None
+    width = dense.shape[1] if dense is not None else (dim or 0)
+    vectors = np.zeros((len(texts), width), np.float32)
+    if dense is not None:
+        vectors[valid] = dense
+    return vectors, valid
+
+
+class SemanticIndex:
+    def __init__(self, root: Path, cfg: SemanticDedupConfig, model_name: str):
+        self.root = Path(root)
+        self.meta = {"model": model_name, "text_column": cfg.text_column}
+        self.cfg = cfg
+        self._check_meta()
+
+    def _check_meta(self) -> None:
+        path = self.root / "meta.json"
+        if not path.exists():
+            return
+        stored = json.loads(path.read_text())
+        for key, value in self.meta.items():
+            if stored.get(key) != value:
+                raise ConfigError(
+                    f"semantic index {self.root} was built with {key}={stored.get(key)!r}, not {value!r}: "
+                    f"set semantic_dedup.{'model' if key == 'model' else key} to {stored.get(key)!r} "
+                    "or delete that folder to re-embed every version"
+                )
+
+    def segments(self) -> list[Path]:
+        return sorted(self.root.glob("seg-*.parquet"))
+
+    def versions(self) -> set[str]:
+        return {v for seg in self.segments() for v in pq.read_table(seg, columns=["version"]).column(0).to_pylist()}
+
+    def load(self) -> tuple[list[str], list[str], np.ndarray | None]:
+        """(ids, versions, vectors (n, dim) or None when empty)."""
+        tables = [pq.read_table(s) for s in self.segments()]
+        tables = [t for t in tables if t.num_rows]
+        if not tables:
+            return [], [], None
+        table = pa.concat_tables(tables)
+        flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        vectors = np.ascontiguousarray(flat.reshape(table.num_rows, -1), np.float32)
+        return table.column("id").to_pylist(), table.column("version").to_pylist(), vectors
+
+    def add(self, ids: list[str], vectors: np.ndarray, version: str) -> int:
+        """Persist one version's rows (ids and normalized vectors; rows of an empty text are skipped by callers)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        meta = self.root / "meta.json"
+        if not meta.exists():
+            meta.write_text(json.dumps({**self.meta, "dim": int(vectors.shape[1]) if vectors.size else 0}))
+        dim = vectors.shape[1] if vectors.ndim == 2 else 0
+        flat = pa.array(np.asarray(vectors, np.float32).reshape(-1))
+        table = pa.table(
+            {
+                "id": pa.array(ids, pa.string()),
+                "version": pa.array([version] * len(ids), pa.string()),
+                "vector": pa.FixedSizeListArray.from_arrays(flat, dim),
+            }
+        )
+        path = self.root / f"seg-{len(self.segments()):06d}.parquet"
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+        return len(ids)
+
+    def sync(self, versions: Iterable[tuple[str, Callable[[], pa.Table]]], embedder: Embedder) -> int:
+        """Embed and add every (ref, read) version that no segment holds yet. Returns rows added."""
+        have, added = self.versions(), 0
+        for ref, read in versions:
+            if ref in have:
+                continue
+            table = read()
+            vectors, valid = embed_texts(texts_of(table, self.cfg), embedder)
+            ids = [i for i, ok in zip(table.column("id").to_pylist(), valid.tolist(), strict=True) if ok]
+            added += self.add(ids, vectors[valid], ref)
+        return added
