@@ -12,6 +12,7 @@ With --before GITREV, the same in-process timings for the catalog module of that
     .venv/bin/python bench/scale.py                                   # 1000x1000 and 10x100000
     .venv/bin/python bench/scale.py --stores 10x1000000 --repeat 3
     .venv/bin/python bench/scale.py --stores 1000x1000 --before 491f51d
+    .venv/bin/python bench/scale.py --stores 10x1000000 --data-dir /tmp/big   # an existing store, not rebuilt
 """
 
 from __future__ import annotations
@@ -158,13 +159,14 @@ def measure_cli(data: Path, repeat: int) -> dict[str, tuple[float, float]]:
     }
 
 
-def run_store(shape: str, repeat: int, before: str | None) -> list[str]:
+def run_store(shape: str, repeat: int, before: str | None, existing: Path | None = None) -> list[str]:
     versions, rows = (int(x) for x in shape.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp)
-        t = time.perf_counter()
-        build(data / "datasets", versions, rows)
-        print(f"built {shape} in {time.perf_counter() - t:.0f}s", file=sys.stderr)
+        data = existing or Path(tmp)
+        if existing is None:
+            t = time.perf_counter()
+            build(data / "datasets", versions, rows)
+            print(f"built {shape} in {time.perf_counter() - t:.0f}s", file=sys.stderr)
         new = {**measure_new(data / "datasets", repeat), **measure_cli(data, repeat)}
         old = measure_old(data / "datasets", repeat, old_catalog(before)) if before else {}
     lines = []
@@ -179,6 +181,7 @@ def main() -> None:
     ap.add_argument("--stores", nargs="+", default=["1000x1000", "10x100000"], help="VERSIONSxROWS per version")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--before", help="git revision whose flows/catalog.py to time as 'before'")
+    ap.add_argument("--data-dir", type=Path, help="time this existing data dir (one --stores shape, its label)")
     args = ap.parse_args()
     lines = [
         f"Command: `.venv/bin/python bench/scale.py {' '.join(sys.argv[1:])}`; {os.cpu_count()} cores, "
@@ -190,7 +193,7 @@ def main() -> None:
         "|---|---|---|---|",
     ]
     for shape in args.stores:
-        text = "\n".join([*lines, *run_store(shape, args.repeat, args.before)]) + "\n"
+        text = "\n".join([*lines, *run_store(shape, args.repeat, args.before, args.data_dir)]) + "\n"
         print(text)
         (Path(__file__).resolve().parent / "results" / f"scale_catalog_{shape}.md").write_text(text)
 
