@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import resource
 import shutil
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -37,6 +39,7 @@ from schemas.errors import ConfigError
 
 ROW_GROUP_ROWS = 8192
 LOOKUP_FORMAT = 2
+OPEN_SEGMENTS = max(64, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 4)  # a map holds a descriptor
 _ROWS_SCHEMA = pa.schema([("id", pa.string()), ("version", pa.string()), ("exact", pa.uint64()), ("text", pa.string())])
 
 
@@ -96,11 +99,7 @@ def _map(path: Path) -> mmap.mmap:
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    array = np.load(path, mmap_mode="r")
-    mapped = getattr(array, "_mmap", None)
-    if mapped is not None:
-        mapped.madvise(mmap.MADV_RANDOM)  # as in _map
-    return array
+    return np.load(path, mmap_mode="r")  # readahead kept: lookups touch most pages of a run anyway
 
 
 def _open_run(directory: Path, first: int, size: int) -> Run:
@@ -116,17 +115,25 @@ class IndexStore(Store):
         self.lookup = lookup
         self.names: list[str] = []
         self.firsts = np.zeros(1, np.int64)
+        self._open: OrderedDict[int, pa.Table] = OrderedDict()
 
     def set_segments(self, names: list[str], rows: list[int]) -> None:
         self.names = names
         self.firsts = np.r_[0, np.cumsum(rows, dtype=np.int64)]
         self.size = int(self.firsts[-1])
+        self._open.clear()
 
     def _table(self, k: int) -> pa.Table:
-        """Segment k's rows, mapped for this one read (not cached: a map holds a file descriptor, and a
-        check may touch every one of a thousand segments)."""
+        """Segment k's rows, memory-mapped; the most recent `OPEN_SEGMENTS` stay open (a quarter of the
+        file descriptor limit: a check may touch every one of a thousand segments)."""
+        if k in self._open:
+            self._open.move_to_end(k)
+            return self._open[k]
         path = self.lookup / self.names[k].replace(".parquet", ".arrow")
-        return pa.ipc.open_file(pa.py_buffer(_map(path))).read_all()
+        self._open[k] = pa.ipc.open_file(pa.py_buffer(_map(path))).read_all()
+        if len(self._open) > OPEN_SEGMENTS:
+            self._open.popitem(last=False)
+        return self._open[k]
 
     def _take(self, pos: np.ndarray, columns: tuple[str, ...]) -> list[list]:
         out: list[list] = [[None] * len(pos) for _ in columns]
@@ -169,7 +176,7 @@ class DedupIndex:
         return self.store.size
 
     def segments(self) -> list[Path]:
-        return sorted(self.directory.glob("seg-*.parquet")) if self.directory.is_dir() else []
+        return sorted(self.directory.glob("seg-*.parquet"), key=lambda p: p.name) if self.directory.is_dir() else []
 
     def versions(self) -> set[str]:
         """Version labels with rows in the index."""
