@@ -72,10 +72,8 @@ def dedup_index(store: DatasetStore, out: str, cfg: DedupConfig) -> DedupIndex:
 def sync_index(store: DatasetStore, out: str, cfg: DedupConfig) -> int:
     """Add every published version of `out` the index lacks (after a publish, or to catch up after
     a crash between publish and index update). Returns rows added."""
-    import pyarrow.parquet as pq
-
     index = dedup_index(store, out, cfg)
-    indexed = {v for seg in index.segments() for v in pq.read_table(seg, columns=["version"]).column(0).to_pylist()}
+    indexed = index.versions()  # from the index's own state: no segment reads (12 s at 1000 versions before)
     return sum(index.add(v.read(), v.ref) for v in store.versions(out) if v.ref not in indexed)
 
 
