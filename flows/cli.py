@@ -501,15 +501,25 @@ def filter_cmd(
 
 @app.command("dedup")
 @friendly_errors
-def dedup_cmd(ref: str = RefArg, out: str = OutOpt, config: Path = ConfigOpt, data_dir: Path = DataDir) -> None:
+def dedup_cmd(
+    ref: str = RefArg,
+    out: str = OutOpt,
+    config: Path = ConfigOpt,
+    data_dir: Path = DataDir,
+    semantic: bool = typer.Option(
+        False, "--semantic", help="Then also drop paraphrased instructions (MiniLM embeddings, `semantic_dedup:`)."
+    ),
+) -> None:
     """Exact and near-duplicate removal, also against every earlier version of OUT.
 
     MinHash-LSH candidates are verified with rapidfuzz; a persisted index means repeated runs never
-    re-add old rows. Dropped rows name their cluster and the row kept.
+    re-add old rows. Dropped rows name their cluster and the row kept. With --semantic, rows whose
+    instruction is within a cosine threshold of an earlier kept one are dropped too (semantic_duplicate),
+    and kept rows get an nn_similarity column.
 
-    Example:  synthloom dedup demo_clean@v1 --out demo_final
+    Example:  synthloom dedup demo_clean@v1 --out demo_final --semantic
     """
-    _transform("dedup", ref, out, config, data_dir)
+    _transform("semantic_dedup" if semantic else "dedup", ref, out, config, data_dir)
 
 
 @app.command("export")

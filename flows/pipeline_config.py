@@ -26,6 +26,7 @@ from filters.decontaminate import DecontamConfig
 from filters.dedup import DedupConfig
 from filters.heuristics import HeuristicsConfig
 from filters.judge import JudgeConfig
+from filters.semantic import SemanticDedupConfig
 from flows.store import check_name
 from generators.personas import PersonaTasksConfig
 from generators.text_to_instructions import TextToInstructionsConfig
@@ -70,6 +71,9 @@ class PipelineConfig(Frozen):
     judge: JudgeConfig | None = Field(None, description="rubric judge; omit to skip (min_judge_score needs it)")
     heuristics: HeuristicsConfig = HeuristicsConfig()
     dedup: DedupConfig | None = Field(DedupConfig(), description="also against every earlier version; null: skip")
+    semantic_dedup: SemanticDedupConfig | None = Field(
+        None, description="after dedup: drop paraphrased instructions by embedding similarity; null: off"
+    )
     decontaminate: DecontamConfig = DecontamConfig()
     task_runner: Literal["local", "ray"] = Field("local", description="ray: shards run on a Ray cluster")
     ray_address: str | None = Field(None, description="with task_runner=ray: None starts a local Ray instance")

@@ -14,11 +14,12 @@ import pyarrow as pa
 from filters.base import split_rows
 from filters.decontaminate import Decontaminate
 from filters.dedup import Dedup
+from filters.semantic import SemanticDedup
 from flows.pipeline_run import PipelineRun, ShardOut
 from flows.publish import publish_version
 from flows.shard_plan import Plan
 from flows.store import DatasetStore, Version
-from flows.transforms import sync_index
+from flows.transforms import semantic_index_dir, sync_index, sync_semantic_index
 from generators.documents import skipped_rejects
 from schemas.manifest import StageStats
 from schemas.result import StageResult
@@ -83,13 +84,18 @@ def merge(tables: list[pa.Table]) -> StageResult:
 
 
 def filter_all(run: PipelineRun, store: DatasetStore, g: Gathered) -> pa.Table:
-    """merge -> dedup (with the output's index of earlier versions) -> decontaminate."""
+    """merge -> dedup -> semantic dedup (each with its index of earlier versions) -> decontaminate."""
     result = merge(g.rows)
     g.add_result(result)
     if run.cfg.dedup is not None:
         sync_index(store, run.cfg.dataset, run.cfg.dedup)
         index_dir = store.root / run.cfg.dataset / ".dedup-index"
         result = Dedup(config=run.cfg.dedup, index_dir=index_dir)(result.rows)
+        g.add_result(result)
+    if run.cfg.semantic_dedup is not None:
+        sync_semantic_index(store, run.cfg.dataset, run.cfg.semantic_dedup)
+        index_dir = semantic_index_dir(store, run.cfg.dataset)
+        result = SemanticDedup(config=run.cfg.semantic_dedup, index_dir=index_dir)(result.rows)
         g.add_result(result)
     if run.cfg.decontaminate.sources:
         result = Decontaminate(config=run.cfg.decontaminate)(result.rows)
@@ -119,6 +125,8 @@ def publish_run(run: PipelineRun, plan: Plan, outs: list[ShardOut], run_key: str
         main = publish_version(store, name, rows, rejects, list(g.stages.values()), config, run.run_id, parents)
         if run.cfg.dedup is not None:
             sync_index(store, name, run.cfg.dedup)
+        if run.cfg.semantic_dedup is not None:
+            sync_semantic_index(store, name, run.cfg.semantic_dedup)
     published = [main]
     corpus = publish_corpus(run, plan, outs, store, main, config, run_key)
     return published + ([corpus] if corpus else [])

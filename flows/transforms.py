@@ -13,6 +13,7 @@ from filters.decontaminate import DecontamConfig, Decontaminate
 from filters.dedup import Dedup, DedupConfig, DedupIndex
 from filters.heuristics import Heuristics, HeuristicsConfig
 from filters.judge import JudgeConfig, PairwiseJudge, RubricJudge
+from filters.semantic import SemanticDedup, SemanticDedupConfig, SemanticIndex, load_embedder
 from flows.publish import publish_version
 from flows.store import DatasetStore, Version
 from generators.engines import make_engine
@@ -30,6 +31,7 @@ class TransformConfig(Frozen):
     heuristics: HeuristicsConfig = HeuristicsConfig()
     decontaminate: DecontamConfig = DecontamConfig()
     dedup: DedupConfig = DedupConfig()
+    semantic_dedup: SemanticDedupConfig = SemanticDedupConfig()
 
 
 Op = Callable[[pa.Table, TransformConfig, DatasetStore, str], tuple[pa.Table, list[StageResult]]]
@@ -86,7 +88,34 @@ def op_dedup(
     return result.rows, [result]
 
 
-OPS: dict[str, Op] = {"score": op_score, "pairwise": op_pairwise, "filter": op_filter, "dedup": op_dedup}
+def semantic_index_dir(store: DatasetStore, out: str) -> Path:
+    return store.root / out / ".semantic-index"
+
+
+def sync_semantic_index(store: DatasetStore, out: str, cfg: SemanticDedupConfig) -> int:
+    """Embed and add every published version of `out` the semantic index lacks. Returns rows added."""
+    embedder = load_embedder(cfg.model)
+    index = SemanticIndex(semantic_index_dir(store, out), cfg, embedder.name)
+    return index.sync([(v.ref, v.read) for v in store.versions(out)], embedder)
+
+
+def op_semantic_dedup(
+    table: pa.Table, cfg: TransformConfig, store: DatasetStore, out: str
+) -> tuple[pa.Table, list[StageResult]]:
+    """MinHash dedup, then drop paraphrased instructions (embedding similarity), both across versions of `out`."""
+    rows, results = op_dedup(table, cfg, store, out)
+    sync_semantic_index(store, out, cfg.semantic_dedup)
+    result = SemanticDedup(config=cfg.semantic_dedup, index_dir=semantic_index_dir(store, out))(rows)
+    return result.rows, [*results, result]
+
+
+OPS: dict[str, Op] = {
+    "score": op_score,
+    "pairwise": op_pairwise,
+    "filter": op_filter,
+    "dedup": op_dedup,
+    "semantic_dedup": op_semantic_dedup,
+}
 
 
 def require_columns(table: pa.Table, columns: tuple[str, ...], ref: str) -> None:

@@ -153,3 +153,42 @@ def test_real_minilm_catches_a_paraphrase(tmp_path, monkeypatch):
     assert result.rows.column("id").to_pylist() == ["r0", "r1", "r3"]
     assert result.rejects.column("detail").to_pylist()[0].startswith("kept=r0 ")
     load_embedder.cache_clear()
+
+
+def _publish(store, name, texts, ids):
+    from flows.publish import publish_version
+    from schemas.manifest import StageStats
+
+    stats = StageStats(name="seed", rows_in=len(texts), rows_out=len(texts), rejected=0)
+    return publish_version(store, name, _table(texts, ids), [], [stats], {}, "run-0")
+
+
+def test_dedup_semantic_op_across_published_versions(tmp_path, monkeypatch):
+    """`synthloom dedup --semantic`'s op without Prefect: the second run drops a paraphrase of the first's rows."""
+    import filters.semantic.stage
+    import flows.transforms as tf
+    from flows.store import DatasetStore
+
+    emb = FakeEmbedder(FIXED)
+    monkeypatch.setattr(tf, "load_embedder", lambda model: emb)
+    monkeypatch.setattr(filters.semantic.stage, "load_embedder", lambda model: emb)
+    store = DatasetStore(tmp_path)
+    cfg = tf.TransformConfig(semantic_dedup=SemanticDedupConfig(threshold=0.85))
+    _publish(store, "src", ["reverse a list in python", "how do i flip a python list", "sort a dict by value"], None)
+    v1 = tf.run_transform("semantic_dedup", tmp_path, "src@v1", "out", cfg, "run-1")
+    assert v1.read().column("id").to_pylist() == ["r0", "r2"]
+    assert "semantic_dedup" in [s.name for s in v1.manifest().stages]
+    _publish(store, "src", ["order a dictionary by its values", "brand new question"], ["n0", "n1"])
+    v2 = tf.run_transform("semantic_dedup", tmp_path, "src@v2", "out", cfg, "run-2")
+    assert v2.read().column("id").to_pylist() == ["n1"]
+    details = v2.read("rejects").column("detail").to_pylist()
+    assert any(d.startswith("version=out@v1 kept=r2 similarity=0.90") for d in details)
+    assert SemanticIndex(tmp_path / "out" / ".semantic-index", cfg.semantic_dedup, "fake").versions() == {"out@v1"}
+
+
+def test_pipeline_config_switch_defaults_off():
+    from flows.pipeline_config import PipelineConfig
+
+    base = {"dataset": "d", "sources": [{"kind": "magpie"}]}
+    assert PipelineConfig(**base).semantic_dedup is None
+    assert PipelineConfig(**base, semantic_dedup={"threshold": 0.8}).semantic_dedup.threshold == 0.8
