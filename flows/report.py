@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flows.report_calibration import calibration_section
+from flows.report_diversity import diversity_section
 from flows.store import Version
 from flows.tempdirs import temp_name
 from schemas.manifest import Manifest
@@ -87,6 +88,7 @@ def _render(version: Version, out: Path, samples: int) -> None:
         *_stages_section(manifest),
         *_rejects_section(reasons, images),
         *calibration_section(manifest.config.get("judge_calibration"), out),
+        *diversity_section(version),
         *_rows_section(rows, images, samples),
         *_load_section(version),
     ]

@@ -184,6 +184,21 @@ def test_dedup_semantic_op_across_published_versions(tmp_path, monkeypatch):
     details = v2.read("rejects").column("detail").to_pylist()
     assert any(d.startswith("version=out@v1 kept=r2 similarity=0.90") for d in details)
     assert SemanticIndex(tmp_path / "out" / ".semantic-index", cfg.semantic_dedup, "fake").versions() == {"out@v1"}
+    card = (v1.path / "card" / "README.md").read_text()
+    assert "## Diversity" in card and "| distinct-2 (instructions) | 1.000 |" in card
+    assert "mean nearest-neighbour distance (1 - cosine)" in card
+
+
+def test_diversity_figures():
+    from filters.semantic.diversity import distinct_n, mix, nn_stats
+
+    assert distinct_n(["a b a b", "a b"], 1) == pytest.approx(2 / 6)
+    assert distinct_n(["a b a b", "a b"], 2) == pytest.approx(2 / 4)
+    assert distinct_n([""], 2) == 0.0
+    rows = pa.table({"nn_similarity": [None, 0.2, 0.6], "judge_category": ["math", "math", "code"]})
+    assert nn_stats(rows) == pytest.approx({"mean": 0.4, "median": 0.4, "mean_distance": 0.6})
+    assert nn_stats(pa.table({"x": [1]})) is None
+    assert mix(rows, "judge_category", top=1) == [("math", 2), ("other", 1)]
 
 
 def test_pipeline_config_switch_defaults_off():
