@@ -730,7 +730,24 @@ def judge_calibrate(
 
 
 def main() -> None:
+    if _command(sys.argv[1:]) == "query":
+        # `query` reads through pyarrow datasets, which import pandas on first use (~0.3-0.6 s of a
+        # sub-second command) without needing it: tell pyarrow pandas is absent, for this process only.
+        sys.meta_path.insert(0, _NoPandas())
     app()
+
+
+class _NoPandas:
+    """An import hook under which `import pandas` fails as if pandas were not installed."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r} (not needed by `synthloom query`)", name=name)
+
+
+def _command(args: list[str]) -> str | None:
+    """The subcommand name: the first argument that is not a global option."""
+    return next((a for a in args if not a.startswith("-")), None)
 
 
 if __name__ == "__main__":
