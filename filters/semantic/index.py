@@ -2,6 +2,8 @@
 
     <index dir>/meta.json           model name, text column, dimension (an index only works with the same)
     <index dir>/seg-NNNNNN.parquet  one per `add`: id, version, vector (fixed-size list of float32)
+    <index dir>/pending-*.parquet   vectors a stage computed for the rows it kept (key: text hash), so the
+                                    `sync` after publishing does not embed them again; removed by that sync
 
 A segment is written to a temporary name and renamed, so a crash leaves no half segment; `sync` adds
 the published versions that no segment holds yet (after a publish, or to catch up after a crash).
@@ -9,8 +11,10 @@ the published versions that no segment holds yet (after a publish, or to catch u
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -32,15 +36,38 @@ def texts_of(table: pa.Table, cfg: SemanticDedupConfig) -> list[str]:
     return [str(t or "").strip()[: cfg.max_chars] for t in table.column(cfg.text_column).to_pylist()]
 
 
-def embed_texts(texts: list[str], embedder: Embedder, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(vectors, valid): empty texts get a zero vector and valid=False."""
+def text_key(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def embed_texts(
+    texts: list[str], embedder: Embedder, dim: int | None = None, known: dict[str, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors, valid): empty texts get a zero vector and valid=False; texts whose key is in `known`
+    take that vector instead of being embedded."""
     valid = np.array([bool(t) for t in texts], bool)
-    dense = embedder.encode([t for t in texts if t]) if valid.any() else None
+    dense = _encode([t for t in texts if t], embedder, known or {}) if valid.any() else None
     width = dense.shape[1] if dense is not None else (dim or 0)
     vectors = np.zeros((len(texts), width), np.float32)
     if dense is not None:
         vectors[valid] = dense
     return vectors, valid
+
+
+def _encode(texts: list[str], embedder: Embedder, known: dict[str, np.ndarray]) -> np.ndarray:
+    keys = [text_key(t) for t in texts]
+    todo = [i for i, k in enumerate(keys) if k not in known]
+    fresh = embedder.encode([texts[i] for i in todo]) if todo else None
+    if fresh is not None and len(todo) == len(texts):
+        return fresh
+    width = fresh.shape[1] if fresh is not None else len(next(iter(known.values())))
+    out = np.zeros((len(texts), width), np.float32)
+    for i, k in enumerate(keys):
+        if k in known:
+            out[i] = known[k]
+    if fresh is not None:
+        out[todo] = fresh
+    return out
 
 
 class SemanticIndex:
@@ -101,14 +128,41 @@ class SemanticIndex:
         os.replace(tmp, path)
         return len(ids)
 
+    def remember(self, texts: list[str], vectors: np.ndarray) -> None:
+        """Keep vectors a stage already computed until the next `sync` (see the module docstring)."""
+        if not texts:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        flat = pa.array(np.asarray(vectors, np.float32).reshape(-1))
+        table = pa.table(
+            {"key": [text_key(t) for t in texts], "vector": pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])}
+        )
+        path = self.root / f"pending-{uuid.uuid4().hex}.parquet"
+        tmp = path.with_suffix(".tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+
+    def _pending(self) -> tuple[list[Path], dict[str, np.ndarray]]:
+        files, known = sorted(self.root.glob("pending-*.parquet")), {}
+        for f in files:
+            t = pq.read_table(f)
+            flat = t.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            known.update(zip(t.column("key").to_pylist(), flat.reshape(t.num_rows, -1), strict=True))
+        return files, known
+
     def sync(self, versions: Iterable[tuple[str, Callable[[], pa.Table]]], embedder: Embedder) -> int:
-        """Embed and add every (ref, read) version that no segment holds yet. Returns rows added."""
+        """Embed and add every (ref, read) version that no segment holds yet (vectors a stage
+        remembered are reused, not re-embedded). Returns rows added."""
         have, added = self.versions(), 0
+        pending, known = self._pending()
         for ref, read in versions:
             if ref in have:
                 continue
             table = read()
-            vectors, valid = embed_texts(texts_of(table, self.cfg), embedder)
+            vectors, valid = embed_texts(texts_of(table, self.cfg), embedder, known=known)
             ids = [i for i, ok in zip(table.column("id").to_pylist(), valid.tolist(), strict=True) if ok]
             added += self.add(ids, vectors[valid], ref)
+        if added:
+            for f in pending:
+                f.unlink(missing_ok=True)
         return added

@@ -82,6 +82,9 @@ class SemanticDedup(Frozen):
         prior_ids, prior_versions, prior = index.load() if index is not None else ([], [], None)
         vectors, valid = embed_texts(texts, embedder, prior.shape[1] if prior is not None else None)
         sims, refs, keep = nearest_kept(vectors, valid, prior, cfg.threshold, cfg.batch_rows)
+        if index is not None:
+            kept = keep & valid
+            index.remember([t for t, k in zip(texts, kept.tolist(), strict=True) if k], vectors[kept])
         ids = [str(i) for i in table.column("id").to_pylist()] if "id" in table.column_names else []
         verdicts: list[tuple[str, str] | None] = [None] * table.num_rows
         for i in np.flatnonzero(~keep).tolist():

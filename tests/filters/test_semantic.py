@@ -33,9 +33,11 @@ class FakeEmbedder:
     def __init__(self, fixed: dict[str, np.ndarray] | None = None):
         self.fixed = fixed or {}
         self.calls = 0
+        self.seen: list[str] = []
 
     def encode(self, texts):
         self.calls += 1
+        self.seen.extend(texts)
         return normalized(np.stack([self.fixed.get(t, _random(t)) for t in texts]))
 
 
@@ -184,6 +186,8 @@ def test_dedup_semantic_op_across_published_versions(tmp_path, monkeypatch):
     details = v2.read("rejects").column("detail").to_pylist()
     assert any(d.startswith("version=out@v1 kept=r2 similarity=0.90") for d in details)
     assert SemanticIndex(tmp_path / "out" / ".semantic-index", cfg.semantic_dedup, "fake").versions() == {"out@v1"}
+    assert emb.seen.count("sort a dict by value") == 1  # the stage's vectors were reused when indexing out@v1
+    assert len(list((tmp_path / "out" / ".semantic-index").glob("pending-*"))) == 1  # out@v2's, until its sync
     card = (v1.path / "card" / "README.md").read_text()
     assert "## Diversity" in card and "| distinct-2 (instructions) | 1.000 |" in card
     assert "mean nearest-neighbour distance (1 - cosine)" in card
