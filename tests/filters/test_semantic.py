@@ -211,3 +211,26 @@ def test_pipeline_config_switch_defaults_off():
     base = {"dataset": "d", "sources": [{"kind": "magpie"}]}
     assert PipelineConfig(**base).semantic_dedup is None
     assert PipelineConfig(**base, semantic_dedup={"threshold": 0.8}).semantic_dedup.threshold == 0.8
+
+
+def test_pipeline_filter_all_runs_semantic_after_minhash(tmp_path, monkeypatch):
+    """`synthloom run`'s finish with `semantic_dedup:` on: MinHash first, then the semantic stage."""
+    from types import SimpleNamespace
+
+    import filters.semantic.stage
+    import flows.transforms as tf
+    from flows.pipeline_config import PipelineConfig
+    from flows.pipeline_finish import Gathered, filter_all
+    from flows.store import DatasetStore
+
+    emb = FakeEmbedder(FIXED)
+    monkeypatch.setattr(tf, "load_embedder", lambda model: emb)
+    monkeypatch.setattr(filters.semantic.stage, "load_embedder", lambda model: emb)
+    cfg = PipelineConfig(dataset="d", sources=[{"kind": "magpie"}], semantic_dedup={"threshold": 0.85})
+    texts = ["reverse a list in python", "reverse a list in python", "how do i flip a python list", "x y"]
+    g = Gathered(rows=[_table(texts)])
+    rows = filter_all(SimpleNamespace(cfg=cfg), DatasetStore(tmp_path), g)
+    assert rows.column("id").to_pylist() == ["r0", "r3"]
+    assert list(g.stages) == ["merge", "dedup", "semantic_dedup"]
+    assert (g.stages["dedup"].rejected, g.stages["semantic_dedup"].rejected) == (1, 1)
+    assert "nn_similarity" in rows.column_names
