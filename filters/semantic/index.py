@@ -2,6 +2,7 @@
 
     <index dir>/meta.json           model name, text column, dimension (an index only works with the same)
     <index dir>/seg-NNNNNN.parquet  one per `add`: id, version, vector (fixed-size list of float32)
+    <index dir>/versions.json       the versions the segments hold (rebuilt from them when missing)
     <index dir>/pending-*.parquet   vectors a stage computed for the rows it kept (key: text hash), so the
                                     `sync` after publishing does not embed them again; removed by that sync
 
@@ -94,6 +95,10 @@ class SemanticIndex:
         return sorted(self.root.glob("seg-*.parquet"))
 
     def versions(self) -> set[str]:
+        """The versions held: from versions.json (one small read), else from the segments."""
+        listed = self.root / "versions.json"
+        if listed.exists():
+            return set(json.loads(listed.read_text()))
         return {v for seg in self.segments() for v in pq.read_table(seg, columns=["version"]).column(0).to_pylist()}
 
     def load(self) -> tuple[list[str], list[str], np.ndarray | None]:
@@ -125,7 +130,11 @@ class SemanticIndex:
         path = self.root / f"seg-{len(self.segments()):06d}.parquet"
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         pq.write_table(table, tmp)
+        held = sorted(self.versions() | {version})
         os.replace(tmp, path)
+        listed = self.root / f"versions.json.tmp{os.getpid()}"
+        listed.write_text(json.dumps(held))
+        os.replace(listed, self.root / "versions.json")
         return len(ids)
 
     def remember(self, texts: list[str], vectors: np.ndarray) -> None:

@@ -118,6 +118,8 @@ def test_across_versions_with_index(tmp_path):
     v1 = _table(["reverse a list in python", ""], ids=["old0", "old1"])
     assert index.sync([("demo@v1", lambda: v1)], emb) == 1
     assert index.sync([("demo@v1", lambda: v1)], emb) == 0  # incremental: nothing re-embedded
+    (tmp_path / ".semantic-index" / "versions.json").unlink()
+    assert index.versions() == {"demo@v1"}  # rebuilt from the segments
     stage = SemanticDedup(config=cfg, index_dir=tmp_path / ".semantic-index")
     result = stage(_table(["how do i flip a python list", "sort a dict by value"]), emb)
     assert result.rows.column("id").to_pylist() == ["r1"]
