@@ -88,7 +88,7 @@ def _render(version: Version, out: Path, samples: int) -> None:
         *_stages_section(manifest),
         *_rejects_section(reasons, images),
         *calibration_section(manifest.config.get("judge_calibration"), out),
-        *diversity_section(version),
+        *diversity_section(version, out),
         *_rows_section(rows, images, samples),
         *_load_section(version),
     ]
