@@ -8,8 +8,11 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
+from filters.semantic.config import SemanticDedupConfig
+from filters.semantic.embed import Embedder
+from filters.semantic.stage import SemanticDedup
 from flows.publish import publish_version
 from flows.store import DatasetStore, Version, check_name
 from generators.documents import chunk_documents, read_documents, read_stats, skipped_rejects
@@ -35,6 +38,11 @@ class SourcesConfig(Frozen):
     text_to_instructions: TextToInstructionsConfig = TextToInstructionsConfig()
     personas: PersonasConfig = PersonasConfig()
     persona_tasks: PersonaTasksConfig = PersonaTasksConfig()
+    persona_semantic_dedup: SemanticDedupConfig | None = Field(
+        None,
+        description="after the MinHash persona dedup, drop personas whose embedding is within this cosine of a "
+        "kept one (Persona Hub uses 0.9); null: off. Its text_column is always `persona`.",
+    )
 
     @model_validator(mode="after")
     def _fits(self) -> SourcesConfig:
@@ -100,14 +108,14 @@ def personas_build(
         expanded = ExpandPersonas(config=cfg.personas)(source.read(), engine, run_id)
         both = pa.concat_tables([source.read(), expanded.rows])
         deduped = PersonaDedup(config=cfg.personas.dedup)(both)
-        stages = [expanded.stats, deduped.stats]
+        rows, rejects, stages = semantic_personas(cfg, deduped.rows, [expanded.rejects, deduped.rejects])
         return [
             publish_version(
                 store,
                 name,
-                deduped.rows,
-                [expanded.rejects, deduped.rejects],
-                stages,
+                rows,
+                rejects,
+                [expanded.stats, deduped.stats, *stages],
                 config,
                 run_id,
                 parent_versions=[source.ref],
@@ -117,8 +125,21 @@ def personas_build(
     if inputs:
         chunks, read_rejects, read = _chunk_table(inputs, cfg)
     result = Personas(config=cfg.personas)(engine, run_id, chunks)
-    stages = [s for s in (read, result.stats) if s is not None]
-    return [publish_version(store, name, result.rows, [read_rejects, result.rejects], stages, config, run_id)]
+    rows, rejects, extra = semantic_personas(cfg, result.rows, [read_rejects, result.rejects])
+    stages = [s for s in (read, result.stats, *extra) if s is not None]
+    return [publish_version(store, name, rows, rejects, stages, config, run_id)]
+
+
+def semantic_personas(
+    cfg: SourcesConfig, rows: pa.Table, rejects: list[pa.Table], embedder: Embedder | None = None
+) -> tuple[pa.Table, list[pa.Table], list[StageStats]]:
+    """Persona Hub's second dedup pass: by embedding similarity of the persona text (when configured)."""
+    if cfg.persona_semantic_dedup is None or rows.num_rows == 0:
+        return rows, rejects, []
+    semantic = cfg.persona_semantic_dedup.model_copy(update={"text_column": "persona"})
+    result = SemanticDedup(config=semantic)(rows, embedder)
+    kept = result.rows.drop_columns([c for c in result.rows.column_names if c not in rows.column_names])
+    return kept, [*rejects, result.rejects], [result.stats]
 
 
 def persona_tasks(
