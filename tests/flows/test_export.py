@@ -7,6 +7,7 @@ from flows.cli import app
 from flows.export import export_version
 from flows.store import DatasetStore
 from schemas.errors import DatasetError
+from tests.flows.helpers import answer
 from tests.flows.test_store import publish
 
 
@@ -18,7 +19,7 @@ def version(tmp_path):
 def test_chat_jsonl_and_sharegpt(version, tmp_path):
     assert export_version(version, "chat-jsonl", tmp_path / "c.jsonl") == 2
     first = json.loads((tmp_path / "c.jsonl").read_text().splitlines()[0])
-    assert first == {"messages": [{"role": "user", "content": "a?"}, {"role": "assistant", "content": "A?"}]}
+    assert first == {"messages": [{"role": "user", "content": "a?"}, {"role": "assistant", "content": answer("a?")}]}
     export_version(version, "sharegpt", tmp_path / "s.jsonl")
     conv = json.loads((tmp_path / "s.jsonl").read_text().splitlines()[0])["conversations"]
     assert [c["from"] for c in conv] == ["human", "gpt"]
