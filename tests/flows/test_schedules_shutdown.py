@@ -57,7 +57,10 @@ def test_a_signal_during_a_run_stops_serve_and_its_whole_process_tree(tmp_path, 
     time.sleep(1)
     assert alive(tree) == [], "left behind"
     if not server_gone:
-        assert [r["state"]["type"] for r in runs if r["start_time"]] == ["CANCELLED"], runs
+        # Cancelled when the run stops within --stop-grace; Crashed when serve had to kill it (a loaded
+        # machine): either way it is over, never left Running or reported Completed.
+        (state,) = [r["state"]["type"] for r in runs if r["start_time"]]
+        assert state in ("CANCELLED", "CRASHED"), runs
 
 
 def test_on_stop_finish_lets_the_current_run_publish_then_exits(tmp_path):
