@@ -20,11 +20,10 @@ from typing import Any
 
 from pydantic import Field
 
-from filters.judge import RubricJudge, RubricVerdict
+from filters.judge import RubricJudge
 from schemas.config import Frozen
 from schemas.engine import Engine
 from schemas.errors import ConfigError
-from schemas.result import Reject
 
 SHIPPED_SET = "judge_calibration.jsonl"
 
@@ -129,19 +128,9 @@ def roc_auc(good: list[float], bad: list[float]) -> float:
 
 
 def score_rows(judge: RubricJudge, engine: Engine, rows: list[dict[str, Any]]) -> list[float]:
-    """The judge's score per row (0.0 where the verdict does not parse)."""
-    template = judge.template()
-    sampling = judge.config.rubric_sampling()
-    outs = engine.chat(
-        [judge.format_input(r, template) for r in rows],
-        [sampling] * len(rows),
-        json_schema=RubricVerdict.model_json_schema(),
-    )
-    scores = []
-    for c in outs:
-        verdict = judge.parse_output(c)
-        scores.append(0.0 if isinstance(verdict, Reject) else judge.score(verdict, c))
-    return scores
+    """The judge's score per row (0.0 where the verdict does not parse: the pipeline rejects those)."""
+    _, _, scores = judge.judge_rows(rows, engine)
+    return [0.0 if s is None else s for s in scores]
 
 
 def calibrate(

@@ -106,16 +106,24 @@ class RubricJudge(Frozen):
         expected = expected_score(c) if self.config.scoring == "expected" else None
         return float(verdict.quality) if expected is None else expected  # type: ignore[attr-defined]
 
+    def judge_rows(
+        self, rows: list[dict[str, Any]], engine: Engine
+    ) -> tuple[list[Completion], list[BaseModel | Reject], list[float | None]]:
+        """One engine call for every row: (completions, parsed verdicts, scores; None where unparseable)."""
+        template = self.template()
+        sampling = self.config.rubric_sampling()
+        schema = RubricVerdict.model_json_schema()
+        outs = engine.chat([self.format_input(r, template) for r in rows], [sampling] * len(rows), json_schema=schema)
+        parsed = [self.parse_output(c) for c in outs]
+        scores = [None if isinstance(p, Reject) else self.score(p, c) for p, c in zip(parsed, outs, strict=True)]
+        return outs, parsed, scores
+
     def __call__(self, table: pa.Table, engine: Engine) -> StageResult:
         started = time.perf_counter()
         template = self.template()
         rows = table.to_pylist()
-        schema = RubricVerdict.model_json_schema()
-        sampling = self.config.rubric_sampling()
-        outs = engine.chat([self.format_input(r, template) for r in rows], [sampling] * len(rows), json_schema=schema)
-        parsed = [self.parse_output(c) for c in outs]
+        outs, parsed, scores = self.judge_rows(rows, engine)
         scored = table.append_column("judge_raw", pa.array([c.text for c in outs], pa.string()))
-        scores = [None if isinstance(p, Reject) else self.score(p, c) for p, c in zip(parsed, outs, strict=True)]
         scored = scored.append_column("judge_score", pa.array(scores, pa.float64()))
         for name, typ in (
             ("quality", pa.int64()),
