@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from filters.semantic.diversity import distinct_n, mix, nn_stats
+from filters.semantic.index import vectors_of
 from flows.store import Version
 
 PROJECTION = "embeddings_2d.png"
@@ -58,8 +59,7 @@ def version_vectors(version: Version) -> tuple[list[str], np.ndarray] | None:
     if not tables:
         return None
     t = pa.concat_tables(tables)
-    flat = t.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    return t.column("id").to_pylist(), np.asarray(flat, np.float32).reshape(t.num_rows, -1)
+    return t.column("id").to_pylist(), vectors_of(t)
 
 
 def project_2d(vectors: np.ndarray) -> np.ndarray:

@@ -71,6 +71,12 @@ def _encode(texts: list[str], embedder: Embedder, known: dict[str, np.ndarray]) 
     return out
 
 
+def vectors_of(segment: pa.Table) -> np.ndarray:
+    """The (rows, dim) float32 matrix of a segment table's fixed-size `vector` column."""
+    flat = segment.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return np.ascontiguousarray(flat.reshape(segment.num_rows, -1), np.float32)
+
+
 class SemanticIndex:
     def __init__(self, root: Path, cfg: SemanticDedupConfig, model_name: str):
         self.root = Path(root)
@@ -108,9 +114,7 @@ class SemanticIndex:
         if not tables:
             return [], [], None
         table = pa.concat_tables(tables)
-        flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        vectors = np.ascontiguousarray(flat.reshape(table.num_rows, -1), np.float32)
-        return table.column("id").to_pylist(), table.column("version").to_pylist(), vectors
+        return table.column("id").to_pylist(), table.column("version").to_pylist(), vectors_of(table)
 
     def add(self, ids: list[str], vectors: np.ndarray, version: str) -> int:
         """Persist one version's rows (ids and normalized vectors; rows of an empty text are skipped by callers)."""
