@@ -134,10 +134,15 @@ def score_rows(judge: RubricJudge, engine: Engine, rows: list[dict[str, Any]]) -
 
 
 def calibrate(
-    judge: RubricJudge, engine: Engine, threshold: float, set_path: str | Path | None = None
+    judge: RubricJudge,
+    engine: Engine,
+    threshold: float,
+    set_path: str | Path | None = None,
+    loaded: tuple[str, list[dict[str, Any]]] | None = None,
 ) -> CalibrationReport:
+    """Score a calibration set (`loaded` as load_set returned it, else read from `set_path` or the config)."""
     started = time.perf_counter()
-    name, rows = load_set(set_path if set_path is not None else judge.config.calibration.calibration_set)
+    name, rows = loaded or load_set(set_path if set_path is not None else judge.config.calibration.calibration_set)
     scores = score_rows(judge, engine, rows)
     return build_report(judge, engine.model_id, name, rows, scores, threshold, time.perf_counter() - started)
 

@@ -708,7 +708,7 @@ def judge_calibrate(
 
     Example:  synthloom judge calibrate --config data/pipelines/demo.yaml
     """
-    from flows.judge_gate import cache_path, calibrated, judge_settings
+    from flows.judge_gate import calibrated, judge_settings
     from flows.pipeline import engine_factory
     from flows.report_calibration import calibration_plot
 
@@ -717,10 +717,9 @@ def judge_calibrate(
         chosen = judge.calibration.model_copy(update={"calibration_set": str(calibration_set)})
         judge = judge.model_copy(update={"calibration": chosen})
     root = data_dir / "datasets"  # the pipeline's root: `run` reuses this report and vice versa
-    path = cache_path(root, judge, engine_cfg, threshold)
-    if refresh:
-        path.unlink(missing_ok=True)
-    report, cached = calibrated(root, judge, engine_cfg, threshold, lambda: engine_factory()(engine_cfg))
+    report, cached, path = calibrated(
+        root, judge, engine_cfg, threshold, lambda: engine_factory()(engine_cfg), refresh=refresh
+    )
     typer.echo(report.table())
     plot = path.with_suffix(".png")
     calibration_plot(report.model_dump(mode="json"), plot)

@@ -44,13 +44,15 @@ class GateResult:
         return {**data, "passed": self.report.passed, "filtered_on_scores": self.filter_on_scores}
 
 
-def cache_path(root: Path, judge: JudgeConfig, engine_cfg: EngineConfig, threshold: float) -> Path:
-    _, rows = load_set(judge.calibration.calibration_set)
+def cache_path(
+    root: Path, judge: JudgeConfig, engine_cfg: EngineConfig, threshold: float, rows: list[dict[str, Any]]
+) -> Path:
+    """Where the report for this judge, set and threshold is cached (engine identity, not how it is fed)."""
     template = RubricJudge(config=judge).template()
     key = cache_key(
         "judge_calibration",
         GATE_VERSION,
-        engine_cfg.model_dump(mode="json"),
+        engine_cfg.identity(),
         judge.model_dump(mode="json", include={"rubric_template", "sampling", "scoring", "top_logprobs"}),
         template.hash,
         set_hash(rows),
@@ -61,21 +63,30 @@ def cache_path(root: Path, judge: JudgeConfig, engine_cfg: EngineConfig, thresho
 
 
 def calibrated(
-    root: Path, judge: JudgeConfig, engine_cfg: EngineConfig, threshold: float, engine: Callable[[], Engine]
-) -> tuple[CalibrationReport, bool]:
-    """(report, came from cache). `engine` is called only when there is no cached report."""
-    path = cache_path(root, judge, engine_cfg, threshold)
+    root: Path,
+    judge: JudgeConfig,
+    engine_cfg: EngineConfig,
+    threshold: float,
+    engine: Callable[[], Engine],
+    refresh: bool = False,
+) -> tuple[CalibrationReport, bool, Path]:
+    """(report, came from cache, its cache file). `engine` is called only when there is no cached report
+    (or `refresh` asks to measure again); the calibration set is read once."""
+    loaded = load_set(judge.calibration.calibration_set)
+    path = cache_path(root, judge, engine_cfg, threshold, loaded[1])
+    if refresh:
+        path.unlink(missing_ok=True)
     if path.is_file():
         try:
-            return CalibrationReport.model_validate_json(path.read_text(encoding="utf-8")), True
+            return CalibrationReport.model_validate_json(path.read_text(encoding="utf-8")), True, path
         except ValueError:
             pass  # a damaged cache entry is measured again
-    report = calibrate(RubricJudge(config=judge), engine(), threshold)
+    report = calibrate(RubricJudge(config=judge), engine(), threshold, loaded=loaded)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(temp_name(".tmp") + ".json")
     tmp.write_text(report.model_dump_json(indent=2), encoding="utf-8")
     os.replace(tmp, path)
-    return report, False
+    return report, False, path
 
 
 def gate(report: CalibrationReport, judge: JudgeConfig, cached: bool, where: str = "judge.calibration") -> GateResult:

@@ -158,7 +158,7 @@ class PipelineRun:
             return self, None
         judge, engine_cfg = self.cfg.judge, self.judge_engine_config()
         threshold = float(self.cfg.heuristics.min_judge_score)  # type: ignore[arg-type]
-        report, cached = calibrated(self.root, judge, engine_cfg, threshold, lambda: self.engine_factory(engine_cfg))
+        report, cached, _ = calibrated(self.root, judge, engine_cfg, threshold, lambda: self.engine_factory(engine_cfg))
         result = gate(report, judge, cached)  # type: ignore[arg-type]
         return replace(self, judge_filter=result.filter_on_scores, calibration=result.manifest_entry()), result
 
