@@ -80,6 +80,10 @@ class JudgeConfig(Frozen):
     top_logprobs: int = Field(5, ge=5, le=20, description="alternatives per token asked for (expected scoring)")
     calibration: CalibrationConfig = CalibrationConfig()
 
+    def identity(self) -> dict[str, Any]:
+        """What decides the verdicts (cache keys): the config with the engine's identity."""
+        return {**self.model_dump(mode="json"), "engine": self.engine.identity()}
+
     def rubric_sampling(self) -> SamplingConfig:
         if self.scoring == "expected" and self.sampling.logprobs is None:
             return self.sampling.model_copy(update={"logprobs": self.top_logprobs})

@@ -93,7 +93,7 @@ class PipelineRun:
         data = self.cfg.model_dump(mode="json")
         data["engine"] = self.cfg.engine.identity()
         if self.cfg.judge is not None:
-            data["judge"]["engine"] = self.cfg.judge.engine.identity()
+            data["judge"] = self.cfg.judge.identity()
         return data
 
     # -- shard x stage steps -------------------------------------------------------------------
@@ -137,8 +137,7 @@ class PipelineRun:
         judge = self.cfg.judge
         if judge is None:
             return prev
-        judge_cfg = {**judge.model_dump(mode="json"), "engine": judge.engine.identity()}
-        key = cache_key("judge", JUDGE_VERSION, judge_cfg, self.judge_engine_config().identity(), prev.key)
+        key = cache_key("judge", JUDGE_VERSION, judge.identity(), self.judge_engine_config().identity(), prev.key)
 
         def make() -> tuple[dict[str, pa.Table], StageStats]:
             rows = self.read(prev)
