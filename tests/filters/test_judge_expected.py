@@ -45,3 +45,30 @@ def test_no_logprobs_or_no_field_gives_none():
     assert expected_score(Completion('{"quality": 4}', "stop", 1, 1)) is None
     c = completion(tok('{"difficulty": '), TokenLogprobs("4", {"4": 0.0}), tok("}"))
     assert expected_score(c) is None
+
+
+def test_the_rubric_judge_writes_the_expected_score_and_asks_for_logprobs():
+    import json
+
+    import pyarrow as pa
+
+    from filters.judge import JudgeConfig, RubricJudge
+    from tests.fakes import ScriptedEngine
+
+    text = json.dumps({"quality": 1, "difficulty": "easy", "category": "other", "rationale": "x"})
+    head = text[: text.index("1")]
+    top = {"1": math.log(0.5), "5": math.log(0.5)}
+    tokens = (TokenLogprobs(head, {}), TokenLogprobs("1", top), TokenLogprobs(text[len(head) + 1 :], {}))
+    asked = []
+
+    def on_chat(messages, sp):
+        asked.append(sp.logprobs)
+        return Completion(text, "stop", 5, 3, logprobs=tokens)
+
+    table = pa.table({"instruction": ["What is 2+2?"], "response": ["4"]})
+    engine = ScriptedEngine(lambda p, sp: "", on_chat)
+    expected = RubricJudge(config=JudgeConfig())(table, engine).rows
+    assert expected.column("judge_score").to_pylist() == [3.0] and expected.column("judge_quality").to_pylist() == [1]
+    sampled = RubricJudge(config=JudgeConfig(scoring="sampled"))(table, engine).rows
+    assert sampled.column("judge_score").to_pylist() == [1.0]
+    assert asked == [5, None]  # top-5 logprobs only when scoring by expectation
