@@ -148,8 +148,14 @@ def child_check(directory: str, versions: int, rows: int) -> dict:
     result = _check(index, table)
     done = time.perf_counter()
     reasons = pc.value_counts(result.rejects.column("reason")).to_pylist() if result.rejects.num_rows else []
-    return {"open": opened - started, "check": done - opened, "total": done - started, "rss": peak_rss_mib(),
-            "rejected": result.stats.rejected, "reasons": {r["values"]: r["counts"] for r in reasons}}
+    return {
+        "open": opened - started,
+        "check": done - opened,
+        "total": done - started,
+        "rss": peak_rss_mib(),
+        "rejected": result.stats.rejected,
+        "reasons": {r["values"]: r["counts"] for r in reasons},
+    }
 
 
 def _check(index, table: pa.Table):
@@ -192,8 +198,11 @@ def report_index(versions: int, rows: int, repeats: int, keep: Path | None) -> N
         print("| run | open s | check s | total s | peak RSS MiB | rejected |\n|---|---|---|---|---|---|")
         for k in range(repeats):
             c = run_child("check", str(directory), str(versions), str(rows))
-            print(f"| {k + 1} | {c['open']:.2f} | {c['check']:.2f} | {c['total']:.2f} | {c['rss']:.0f} | "
-                  f"{c['rejected']} {c['reasons']} |", flush=True)
+            print(
+                f"| {k + 1} | {c['open']:.2f} | {c['check']:.2f} | {c['total']:.2f} | {c['rss']:.0f} | "
+                f"{c['rejected']} {c['reasons']} |",
+                flush=True,
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -466,9 +466,13 @@ _INLINE_CODE = re.compile(r"`[^`\n]*`")
 _URL = re.compile(r"https?://\S+|www\.\S+")
 
 
-_LANGUAGE_NAMES: dict[str, str] = {
-    lang.name.lower(): lang.iso_code_639_1.name.lower() for lang in Language.all()
-} | {"mandarin": "zh", "cantonese": "zh", "farsi": "fa", "castilian": "es", "brazilian": "pt"}
+_LANGUAGE_NAMES: dict[str, str] = {lang.name.lower(): lang.iso_code_639_1.name.lower() for lang in Language.all()} | {
+    "mandarin": "zh",
+    "cantonese": "zh",
+    "farsi": "fa",
+    "castilian": "es",
+    "brazilian": "pt",
+}
 
 
 @functools.lru_cache(maxsize=4)

@@ -385,9 +385,7 @@ def serve_cmd(
     from flows.serving import ServeSpec, make_schedule, serve
 
     params = {"config": cfg.model_dump(mode="json"), "root": str(data_dir.resolve() / "datasets")}
-    spec = ServeSpec(
-        name or cfg.dataset, make_schedule(cron, every, timezone), params, overlap, on_stop, stop_grace
-    )
+    spec = ServeSpec(name or cfg.dataset, make_schedule(cron, every, timezone), params, overlap, on_stop, stop_grace)
     raise typer.Exit(serve(pipeline_flow, spec))
 
 

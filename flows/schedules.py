@@ -98,8 +98,10 @@ def format_report(report: list[dict[str, Any]]) -> str:
     for d in report:
         scheds = ", ".join(f"{s['schedule']}{'' if s['active'] else ' (inactive)'}" for s in d["schedules"])
         state = "paused (serve is not running)" if d["paused"] else "active"
-        lines.append(f"{d['deployment']}: {scheds or 'no schedule'}; {state}; runs at a time: {d['limit']}, "
-                     f"overlap: {d['overlap']}")
+        lines.append(
+            f"{d['deployment']}: {scheds or 'no schedule'}; {state}; runs at a time: {d['limit']}, "
+            f"overlap: {d['overlap']}"
+        )
         lines.append(f"  next: {', '.join(d['next']) or '-'}")
         lines.append("  last runs:" if d["last"] else "  last runs: -")
         for r in d["last"]:

@@ -55,7 +55,10 @@ def serve(flow: Any, spec: ServeSpec) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code (0 after a signal, 1 if the runner died)."""
     runner = Runner(name=spec.name, pause_on_shutdown=True)
     deployment_id = runner.add_flow(
-        flow, name=spec.name, schedules=[spec.schedule], parameters=spec.parameters,
+        flow,
+        name=spec.name,
+        schedules=[spec.schedule],
+        parameters=spec.parameters,
         concurrency_limit=concurrency(spec.overlap),
     )
     print(f"serving {flow.name}/{spec.name} (deployment {deployment_id}); stop with Ctrl-C or SIGTERM", flush=True)

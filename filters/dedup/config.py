@@ -56,4 +56,3 @@ class DedupConfig(Frozen):
         """What an index's stored sketches depend on: an index only works with the same values."""
         keys = ("text_columns", "ngram", "num_perm", "bands", "rows", "seed")
         return {"normalization": NORMALIZATION, **self.model_dump(mode="json", include=set(keys))}
-

@@ -283,5 +283,3 @@ def row_ids(data: pa.Table | pa.RecordBatch, first_row: int) -> pa.Array:
         column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
         return pc.fill_null(column.cast(pa.string()), "")
     return pa.array([f"row{first_row + i}" for i in range(data.num_rows)], pa.string())
-
-

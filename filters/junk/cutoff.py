@@ -54,7 +54,7 @@ def _announced_count(text: str) -> str | None:
         return None
     raw = m.group(1).lower()
     wanted = int(raw) if raw.isdigit() else _NUMBERS[raw]
-    items = [ln for ln in text[m.end():].splitlines() if _LIST_ITEM.match(ln) and not ln.lstrip().startswith("|")]
+    items = [ln for ln in text[m.end() :].splitlines() if _LIST_ITEM.match(ln) and not ln.lstrip().startswith("|")]
     if 0 < len(items) < wanted:
         return f"announces {wanted} items ({m.group(0)[:40]!r}) but lists {len(items)}"
     return None

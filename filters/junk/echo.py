@@ -41,8 +41,14 @@ def request_part(instruction: str) -> str:
     return head if len(words(head)) >= 3 else instruction
 
 
-def echo(instruction: str, response: str, min_cover: float = 0.8, max_new_words: int = 8,
-         max_new_share: float = 0.5, max_char_ratio: float = 90.0) -> str | None:
+def echo(
+    instruction: str,
+    response: str,
+    min_cover: float = 0.8,
+    max_new_words: int = 8,
+    max_new_share: float = 0.5,
+    max_char_ratio: float = 90.0,
+) -> str | None:
     """'<measure>' when the response echoes the instruction, else None."""
     body = _LEAD_IN.sub("", response, count=1)
     a, b = instruction.strip().lower(), body.strip().lower()

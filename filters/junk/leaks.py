@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 
 _TOKENS = re.compile(
-    r"<\|[A-Za-z_][\w.\-]{0,40}\|>"             # <|im_end|>, <|eot_id|>, <|user|>, <|endoftext|> ...
-    r"|<｜[^｜\n]{1,40}｜>"                       # DeepSeek <｜User｜>
-    r"|\[/?INST\]|<</?SYS>>"                     # Llama-2 / Mistral
-    r"|</?(?:start_of_turn|end_of_turn|eot)>"     # Gemma
+    r"<\|[A-Za-z_][\w.\-]{0,40}\|>"  # <|im_end|>, <|eot_id|>, <|user|>, <|endoftext|> ...
+    r"|<｜[^｜\n]{1,40}｜>"  # DeepSeek <｜User｜>
+    r"|\[/?INST\]|<</?SYS>>"  # Llama-2 / Mistral
+    r"|</?(?:start_of_turn|end_of_turn|eot)>"  # Gemma
     r"|<\|?(?:endoftext|end_of_text|begin_of_text)\|?>",
     re.IGNORECASE,
 )

@@ -38,8 +38,10 @@ _ACTION = (
     r"recall|know|process|translate|draw|play|sing|hear|watch|taste|smell|touch|book|order|send|call|"
     r"do (?:that|this|so|it|what)|go along|agree|comment|speculate|diagnose|prescribe|recommend specific)"
 )
-_ADVERBS = r"(?:(?:actually|personally|directly|currently|really|physically|legally|ethically|in good conscience|" \
+_ADVERBS = (
+    r"(?:(?:actually|personally|directly|currently|really|physically|legally|ethically|in good conscience|"
     r"yet|possibly|fully|reliably|accurately)\s+){0,2}"
+)
 _AI_NOUN = (
     r"(?:ai|a\.i\.|artificial intelligence|(?:large |helpful |virtual |digital |text[- ]based |conversational |"
     r"responsible |ethical |friendly )*(?:language model|llm|chatbot|chat bot|ai assistant|ai model|ai language "
@@ -47,45 +49,87 @@ _AI_NOUN = (
 )
 
 _PATTERNS: tuple[tuple[str, str], ...] = (
-    ("ai_identity", rf"\b(?:as|being) an? {_AI_NOUN}(?:\s+(?:language model|model|assistant|system|program))?"
-                    r"(?:[,;:]|\s+"
-                    r"(?:developed|designed|created|built|trained|made|programmed|that|who|with)\b[^.!?\n]{0,80}?"
-                    r"\b(?:i|my|me)\b)"),
-    ("ai_identity", rf"\bi(?:{_A}m| am)\s+(?:just |only |merely |simply |not a human[,;]? (?:but |just |only )?)?"
-                    rf"(?:an? )?{_AI_NOUN}\b"),
-    ("ai_identity", rf"\bi (?:do not|don{_A}?t) (?:have|possess) (?:personal |real[- ]time |any personal )"
-                    r"(?:opinions|feelings|emotions|experiences|beliefs|preferences|views|access|information|data)"),
-    ("ai_identity", rf"\bi (?:do not|don{_A}?t) have (?:feelings|emotions|a body|consciousness|the ability to feel|"
-                    r"access to (?:the internet|real[- ]time|current|external|your|personal|live)|internet access|"
-                    r"browsing (?:capabilities|capability|access))"),
+    (
+        "ai_identity",
+        rf"\b(?:as|being) an? {_AI_NOUN}(?:\s+(?:language model|model|assistant|system|program))?"
+        r"(?:[,;:]|\s+"
+        r"(?:developed|designed|created|built|trained|made|programmed|that|who|with)\b[^.!?\n]{0,80}?"
+        r"\b(?:i|my|me)\b)",
+    ),
+    (
+        "ai_identity",
+        rf"\bi(?:{_A}m| am)\s+(?:just |only |merely |simply |not a human[,;]? (?:but |just |only )?)?"
+        rf"(?:an? )?{_AI_NOUN}\b",
+    ),
+    (
+        "ai_identity",
+        rf"\bi (?:do not|don{_A}?t) (?:have|possess) (?:personal |real[- ]time |any personal )"
+        r"(?:opinions|feelings|emotions|experiences|beliefs|preferences|views|access|information|data)",
+    ),
+    (
+        "ai_identity",
+        rf"\bi (?:do not|don{_A}?t) have (?:feelings|emotions|a body|consciousness|the ability to feel|"
+        r"access to (?:the internet|real[- ]time|current|external|your|personal|live)|internet access|"
+        r"browsing (?:capabilities|capability|access))",
+    ),
     ("inability", rf"{_I}\s+{_CANT}\s+(?:be able to\s+)?{_ADVERBS}{_ACTION}\b"),
-    ("inability", rf"{_I}(?:\s+am|{_A}m)\s+(?:(?:afraid|sorry)[, ]+(?:that\s+)?i\s+(?:can|am|{_A}m)\w*\s+)?"
-                  r"(?:unable to|incapable of|not (?:(?:really|currently|yet) )?(?:able to|capable of|allowed to|"
-                  r"permitted to|authori[sz]ed to|in a position to|programmed to|designed to|equipped to|qualified to|"
-                  r"qualified or|licensed to|a (?:licensed |qualified )?(?:doctor|lawyer|financial advisor|"
-                  r"medical professional|therapist)))"),
+    (
+        "inability",
+        rf"{_I}(?:\s+am|{_A}m)\s+(?:(?:afraid|sorry)[, ]+(?:that\s+)?i\s+(?:can|am|{_A}m)\w*\s+)?"
+        r"(?:unable to|incapable of|not (?:(?:really|currently|yet) )?(?:able to|capable of|allowed to|"
+        r"permitted to|authori[sz]ed to|in a position to|programmed to|designed to|equipped to|qualified to|"
+        r"qualified or|licensed to|a (?:licensed |qualified )?(?:doctor|lawyer|financial advisor|"
+        r"medical professional|therapist)))",
+    ),
     ("inability", rf"\bi(?:{_A}m| am) afraid (?:that )?i {_CANT}\b"),
-    ("inability", rf"{_I}\s+(?:do not|don{_A}?t|no longer)\s+have\s+(?:the\s+)?(?:ability|capability|capabilities|"
-                  r"capacity|means|access|permission|tools?)\s+to\b"),
+    (
+        "inability",
+        rf"{_I}\s+(?:do not|don{_A}?t|no longer)\s+have\s+(?:the\s+)?(?:ability|capability|capabilities|"
+        r"capacity|means|access|permission|tools?)\s+to\b",
+    ),
     ("inability", rf"{_I}\s+(?:lack|have no)\s+(?:the\s+)?(?:ability|capability|capacity|means|way|access)\b"),
-    ("inability", rf"\b(?:it|this|that)(?:{_A}s| is| would be)\s+(?:(?:not possible|impossible) for me|beyond my|"
-                  r"outside my|not within my|not something I can)"),
-    ("inability", rf"\b(?:outside|beyond) (?:of )?(?:the scope of )?(?:what|the things) i(?:{_A}m| am)? ?(?:can|could|"
-                  r"am able|designed|able|allowed|programmed|built)"),
-    ("inability", r"\b(?:beyond|outside(?: of)?) (?:my|the scope of my) (?:capabilities|abilities|scope|programming|"
-                  r"knowledge|capacity)"),
-    ("inability", rf"\b(?:not|isn{_A}?t) something (?:that )?i(?: am| {_A}m|{_A}m)? (?:can|could|am able to|"
-                  r"able to|do|offer|support|provide|help with)\b"),
-    ("decline", rf"\bi(?:{_A}ll| will| must| have to| need to| would have to|{_A}ll have to| will have to)\s+"
-                r"(?:respectfully |politely |kindly )?(?:decline|refuse|refrain|pass on)"),
-    ("decline", rf"\bi(?: refuse to|{_A}m not going to| am not going to| would rather not| prefer not to|"
-                rf"{_A}d (?:rather|prefer) not(?: to)?| would prefer not to| won{_A}?t be| will not be)\s+{_ADVERBS}"
-                r"(?:help|assist|provid|writ|creat|generat|produc|engag|"
-                r"participat|do|answer|compl|fulfil|support|giv|shar|mak|draft)"),
-    ("decline", rf"\bi(?:{_A}m| am) not (?:comfortable|able to in good conscience)|\bi (?:do not|don{_A}?t) feel "
-                r"comfortable"),
-    ("decline", r"\b(?:against|violates?|violating|conflicts? with) (?:my|our|the|openai['’]s) (?:ethical )?"
-                r"(?:guidelines|policies|policy|programming|principles|content polic(?:y|ies)|usage polic(?:y|ies))"),
+    (
+        "inability",
+        rf"\b(?:it|this|that)(?:{_A}s| is| would be)\s+(?:(?:not possible|impossible) for me|beyond my|"
+        r"outside my|not within my|not something I can)",
+    ),
+    (
+        "inability",
+        rf"\b(?:outside|beyond) (?:of )?(?:the scope of )?(?:what|the things) i(?:{_A}m| am)? ?(?:can|could|"
+        r"am able|designed|able|allowed|programmed|built)",
+    ),
+    (
+        "inability",
+        r"\b(?:beyond|outside(?: of)?) (?:my|the scope of my) (?:capabilities|abilities|scope|programming|"
+        r"knowledge|capacity)",
+    ),
+    (
+        "inability",
+        rf"\b(?:not|isn{_A}?t) something (?:that )?i(?: am| {_A}m|{_A}m)? (?:can|could|am able to|"
+        r"able to|do|offer|support|provide|help with)\b",
+    ),
+    (
+        "decline",
+        rf"\bi(?:{_A}ll| will| must| have to| need to| would have to|{_A}ll have to| will have to)\s+"
+        r"(?:respectfully |politely |kindly )?(?:decline|refuse|refrain|pass on)",
+    ),
+    (
+        "decline",
+        rf"\bi(?: refuse to|{_A}m not going to| am not going to| would rather not| prefer not to|"
+        rf"{_A}d (?:rather|prefer) not(?: to)?| would prefer not to| won{_A}?t be| will not be)\s+{_ADVERBS}"
+        r"(?:help|assist|provid|writ|creat|generat|produc|engag|"
+        r"participat|do|answer|compl|fulfil|support|giv|shar|mak|draft)",
+    ),
+    (
+        "decline",
+        rf"\bi(?:{_A}m| am) not (?:comfortable|able to in good conscience)|\bi (?:do not|don{_A}?t) feel "
+        r"comfortable",
+    ),
+    (
+        "decline",
+        r"\b(?:against|violates?|violating|conflicts? with) (?:my|our|the|openai['’]s) (?:ethical )?"
+        r"(?:guidelines|policies|policy|programming|principles|content polic(?:y|ies)|usage polic(?:y|ies))",
+    ),
     ("decline", r"\bnot (?:appropriate|ethical|responsible) for me to\b"),
 )
 _DEFLECTIONS: tuple[str, ...] = (
@@ -144,4 +188,4 @@ def deflection(response: str, max_sentences: int = 2, max_words: int = 80, instr
 
 def _has_payload(instruction: str, min_words: int = 3) -> bool:
     head = request_part(instruction)
-    return head != instruction and len(instruction[len(head):].split()) >= min_words
+    return head != instruction and len(instruction[len(head) :].split()) >= min_words

@@ -102,9 +102,17 @@ def test_request_part_stops_at_the_payload():
 @pytest.mark.parametrize(
     "text",
     [
-        "Done.<|im_end|>", "Sure.<|eot_id|>", "ok [/INST]", "<start_of_turn>model\nhi", "hi<|end|>\n<|user|>",
-        "Paris.\n\nUser: and Spain?", "### Response:\nyes", "assistant\nSure thing.", "Fine.</s>",
-        "Spoon.\nASSISTANT: June.", "<｜Assistant｜>ok",
+        "Done.<|im_end|>",
+        "Sure.<|eot_id|>",
+        "ok [/INST]",
+        "<start_of_turn>model\nhi",
+        "hi<|end|>\n<|user|>",
+        "Paris.\n\nUser: and Spain?",
+        "### Response:\nyes",
+        "assistant\nSure thing.",
+        "Fine.</s>",
+        "Spoon.\nASSISTANT: June.",
+        "<｜Assistant｜>ok",
     ],
 )
 def test_template_leaks_of_many_families(text):
@@ -138,9 +146,16 @@ def test_cut_off_text(response):
 @pytest.mark.parametrize(
     "response",
     [
-        "Paris", "x = 4", "The capital of France is Paris", "Check the pressure as soon as you can",
-        "- Tent\n- Stove\n- Headlamp", "Roses are red\nViolets are blue\nSugar is sweet\nAnd so are you",
-        'She whispered, "I heard it too."', "```sql\nSELECT 1;\n```", "Best regards,\nJane Doe", "Enjoy! 😊",
+        "Paris",
+        "x = 4",
+        "The capital of France is Paris",
+        "Check the pressure as soon as you can",
+        "- Tent\n- Stove\n- Headlamp",
+        "Roses are red\nViolets are blue\nSugar is sweet\nAnd so are you",
+        'She whispered, "I heard it too."',
+        "```sql\nSELECT 1;\n```",
+        "Best regards,\nJane Doe",
+        "Enjoy! 😊",
         "| a | b |\n|---|---|\n| 1 | 2 |",
     ],
 )
@@ -174,9 +189,14 @@ def test_non_requests(instruction, why):
 @pytest.mark.parametrize(
     "instruction",
     [
-        "binary search in Rust", "Pros and cons of remote work.", "For a child, explain gravity.",
-        "True or false: the Sun is a star.", "Thanks! Now write a haiku.", "A haiku about rain, please",
-        "I'm planning a trip to Japan and want to see cherry blossoms.", "Python: reverse a linked list.",
+        "binary search in Rust",
+        "Pros and cons of remote work.",
+        "For a child, explain gravity.",
+        "True or false: the Sun is a star.",
+        "Thanks! Now write a haiku.",
+        "A haiku about rain, please",
+        "I'm planning a trip to Japan and want to see cherry blossoms.",
+        "Python: reverse a linked list.",
         "Erkläre bitte, wie Photosynthese funktioniert.",  # not English: left to the language check
     ],
 )

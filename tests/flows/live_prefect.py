@@ -98,8 +98,9 @@ def prefect_server(tmp: Path, timeout: float = 120) -> Iterator[tuple[str, subpr
     url = f"http://127.0.0.1:{port}/api"
     log = open(tmp / "server.log", "w")  # noqa: SIM115
     cmd = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=server_env(tmp / "prefect"),
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env=server_env(tmp / "prefect"), start_new_session=True
+    )
     try:
         deadline = time.monotonic() + timeout
         while not _healthy(url):
@@ -142,8 +143,14 @@ def serve_env(api_url: str, tmp: Path, **extra: str) -> dict[str, str]:
 
 def start_serve(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     out = open(log, "w")  # noqa: SIM115  (closed with the process)
-    return subprocess.Popen([str(BIN / "synthloom"), "serve", *args], stdout=out, stderr=subprocess.STDOUT,
-                            env=env, cwd=REPO, start_new_session=True)
+    return subprocess.Popen(
+        [str(BIN / "synthloom"), "serve", *args],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=REPO,
+        start_new_session=True,
+    )
 
 
 def stop_group(proc: subprocess.Popen, timeout: float = 20) -> None:

@@ -25,9 +25,9 @@ def error_lines(out: str) -> list[str]:
 def test_config_path_that_is_a_directory(tmp_path, cmd):
     (tmp_path / "conf").mkdir()
     code, out = run(*cmd, str(tmp_path / "conf"), data_dir=tmp_path / "d")
-    assert code == 2 and error_lines(out) == [f"error: config path {tmp_path / 'conf'} is a directory: " + (
-        "give a YAML/JSON file inside it"
-    )]
+    assert code == 2 and error_lines(out) == [
+        f"error: config path {tmp_path / 'conf'} is a directory: " + ("give a YAML/JSON file inside it")
+    ]
     assert not (tmp_path / "d").exists()
 
 
@@ -66,9 +66,9 @@ def test_debug_flag_and_env_show_the_traceback(tmp_path, monkeypatch):
     assert isinstance(res.exception, DatasetError)
     monkeypatch.setenv("SYNTHLOOM_DEBUG", "0")
     code, out = run("datasets", "show", "nope", data_dir=tmp_path)
-    assert code == 2 and error_lines(out) == [f"error: no dataset named 'nope' under {tmp_path / 'datasets'} " + (
-        "(datasets: none yet)"
-    )]
+    assert code == 2 and error_lines(out) == [
+        f"error: no dataset named 'nope' under {tmp_path / 'datasets'} " + ("(datasets: none yet)")
+    ]
 
 
 def test_disk_full_while_publishing_is_one_line(tmp_path, monkeypatch):

@@ -67,8 +67,28 @@ def invoke(base: Path, *args: str) -> None:
 
 
 NASTY = st.sampled_from(
-    ["evil\n", "../x", "demo/../../etc", "demo@v1\n", "demo@v0", "demo@v99999999999999999999", ".locks", "~", "demo@",
-     "@v1", "con", "a" * 64, "demo\x00", "DEMO", "demo@V1", " demo", "démo", "demo@v1@v2", "/tmp/x", "demo;rm"]
+    [
+        "evil\n",
+        "../x",
+        "demo/../../etc",
+        "demo@v1\n",
+        "demo@v0",
+        "demo@v99999999999999999999",
+        ".locks",
+        "~",
+        "demo@",
+        "@v1",
+        "con",
+        "a" * 64,
+        "demo\x00",
+        "DEMO",
+        "demo@V1",
+        " demo",
+        "démo",
+        "demo@v1@v2",
+        "/tmp/x",
+        "demo;rm",
+    ]
 )
 NAMES = st.one_of(NASTY, st.text(max_size=70), st.from_regex(r"[a-z][a-z0-9_@v]{0,12}", fullmatch=True))
 
@@ -89,15 +109,40 @@ def test_any_output_name_is_checked_before_work(sandbox, name):
 
 
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**15), max_value=10**15), st.floats(allow_nan=True),
-    st.text(max_size=20), st.sampled_from(["magpie", "from_text", "persona_tasks", "vllm", "openai", "embedded"]),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**15), max_value=10**15),
+    st.floats(allow_nan=True),
+    st.text(max_size=20),
+    st.sampled_from(["magpie", "from_text", "persona_tasks", "vllm", "openai", "embedded"]),
 )
 KEYS = st.sampled_from(
-    ["dataset", "engine", "sources", "kind", "magpie", "n", "turns", "response", "max_tokens", "judge", "vllm",
-     "max_model_len", "backend", "model", "inputs", "dedup", "heuristics", "shard_size", "task_runner", "x"]
+    [
+        "dataset",
+        "engine",
+        "sources",
+        "kind",
+        "magpie",
+        "n",
+        "turns",
+        "response",
+        "max_tokens",
+        "judge",
+        "vllm",
+        "max_model_len",
+        "backend",
+        "model",
+        "inputs",
+        "dedup",
+        "heuristics",
+        "shard_size",
+        "task_runner",
+        "x",
+    ]
 )
-DOCS = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=4),
-                    max_leaves=12)
+DOCS = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=4), max_leaves=12
+)
 VALID = {"dataset": "fz", "sources": [{"kind": "magpie", "magpie": {"n": 2}}]}
 
 
