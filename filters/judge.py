@@ -12,7 +12,8 @@ which removes the position bias small judges have. The result is a DPO-ready tab
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,9 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from filters.base import split_rows
 from filters.judge_expected import expected_score
 from schemas.config import EngineConfig, Frozen, SamplingConfig
-from schemas.engine import Completion, Engine
+from schemas.engine import NO_ENGINE, Completion, Engine
 from schemas.result import Reject, StageResult
 from schemas.rows import DPO_SCHEMA, content_id, utc_now
+from schemas.stage import StageContext
 from schemas.templates import PromptTemplate, load_template
 from schemas.verdicts import parse_verdict
 
@@ -93,7 +95,12 @@ class JudgeConfig(Frozen):
 class RubricJudge(Frozen):
     """Scores each row; adds judge_* columns. `judge(table, engine) -> StageResult`."""
 
+    version: ClassVar[str] = "2"  # 2: judge_score column (expected score from logprobs)
     config: JudgeConfig = JudgeConfig()
+
+    def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
+        """The stage contract (schemas/stage.py); no model is loaded for an empty shard."""
+        return self(rows, ctx.engine() if rows.num_rows else NO_ENGINE).named(ctx.name)
 
     def template(self) -> PromptTemplate:
         return load_template(self.config.rubric_template)
@@ -155,7 +162,13 @@ class RubricJudge(Frozen):
 class PairwiseJudge(Frozen):
     """Rows with a `candidates` list (>= 2 responses): judges candidates 0 and 1 in both orders."""
 
+    version: ClassVar[str] = "1"
     config: JudgeConfig = JudgeConfig()
+
+    def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
+        """The stage contract: the kept rows are the DPO rows (prompt, chosen, rejected)."""
+        dpo, judged = self(rows, ctx.engine() if rows.num_rows else NO_ENGINE)
+        return replace(judged, rows=dpo).named(ctx.name)
 
     def template(self) -> PromptTemplate:
         return load_template(self.config.pairwise_template)

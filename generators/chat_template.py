@@ -13,6 +13,7 @@ import jinja2
 
 from schemas.engine import ChatMessages
 from schemas.errors import ConfigError
+from schemas.stage import system_turn
 
 SENTINEL = "\u2063SYNTHLOOM_SENTINEL\u2063"
 Render = Callable[[ChatMessages, bool], str]
@@ -22,13 +23,9 @@ class TemplateError(ConfigError, ValueError):
     """The chat template cannot give Magpie a pre-query template (a one-line, user-fixable error)."""
 
 
-def _system(system_prompt: str | None) -> list[dict[str, str]]:
-    return [] if system_prompt is None else [{"role": "system", "content": system_prompt}]
-
-
 def pre_query_prefix(render: Render, history: ChatMessages = (), system_prompt: str | None = None) -> str:
     """Text up to (not including) the next user message's content."""
-    messages = [*_system(system_prompt), *history, {"role": "user", "content": SENTINEL}]
+    messages = [*system_turn(system_prompt), *history, {"role": "user", "content": SENTINEL}]
     text = render(messages, False)
     cut = text.find(SENTINEL)
     if cut < 0:

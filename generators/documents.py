@@ -58,6 +58,17 @@ class Document:
     text: str
 
 
+def documents_table(docs: Sequence[Document]) -> pa.Table:
+    """Documents as Arrow rows (id, source, text): the input a from-text shard hands its stage."""
+    return pa.table(
+        {name: pa.array([getattr(d, name) for d in docs], pa.string()) for name in ("id", "source", "text")}
+    )
+
+
+def documents_of(table: pa.Table) -> list[Document]:
+    return [Document(r["id"], r["source"], r["text"]) for r in table.select(["id", "source", "text"]).to_pylist()]
+
+
 @dataclass(frozen=True)
 class Skipped:
     source: str

@@ -11,12 +11,16 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from typing import ClassVar
+
+import pyarrow as pa
 
 from generators.chat_template import check_pre_query_template, end_of_user_turn, pre_query_prefix
 from schemas.config import Frozen, MagpieConfig, SamplingConfig
 from schemas.engine import ChatMessages, Completion, Engine
 from schemas.result import Reject, SftCollector, StageResult, check_generated
-from schemas.rows import content_id, text_hash, utc_now
+from schemas.rows import text_hash
+from schemas.stage import StageContext, derive_seed, lineage, system_turn
 
 GENERATOR_VERSION = "1"
 
@@ -56,15 +60,21 @@ class _Conversation:
         self.completion_tokens += c.completion_tokens
 
 
-class Magpie(Frozen):
-    """The Magpie stage: `stage(engine, run_id) -> StageResult`."""
+def seeds_table(seed: int, n: int) -> pa.Table:
+    """Magpie's input: one row per conversation, conversation i seeded `seed + i`."""
+    return pa.table({"seed": pa.array(range(seed, seed + n), pa.int64())})
 
+
+class Magpie(Frozen):
+    """The Magpie stage: `run(seeds_table(...), ctx) -> StageResult` (schemas/stage.py), or
+    `Magpie(config=...)(engine, run_id)` for `config.n` conversations from `config.seed`."""
+
+    version: ClassVar[str] = GENERATOR_VERSION
     config: MagpieConfig = MagpieConfig()
 
     # -- pure pieces -------------------------------------------------------------------------
     def system(self) -> list[dict[str, str]]:
-        sp = self.config.system_prompt
-        return [] if sp is None else [{"role": "system", "content": sp}]
+        return system_turn(self.config.system_prompt)
 
     def format_input(self, engine: Engine, history: ChatMessages) -> str:
         """The raw prompt that makes the model write the next user turn."""
@@ -88,7 +98,7 @@ class Magpie(Frozen):
 
     def instruction_params(self, conv: _Conversation, turn: int, stop: str) -> SamplingConfig:
         p = self.config.instruction
-        seed = int(content_id(conv.seed, turn)[:8], 16)
+        seed = derive_seed(conv.seed, turn)
         return p.model_copy(update={"seed": seed, "stop": tuple(dict.fromkeys((*p.stop, stop)))})
 
     def sampling_json(self) -> str:
@@ -99,11 +109,23 @@ class Magpie(Frozen):
 
     # -- the run -------------------------------------------------------------------------------
     def __call__(self, engine: Engine, run_id: str) -> StageResult:
+        return self.generate(engine, list(range(self.config.seed, self.config.seed + self.config.n)), run_id)
+
+    def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
+        """One conversation per input row, seeded by its `seed` column."""
+        if "seed" not in rows.column_names:
+            raise ValueError(f"{ctx.name}: Magpie's input needs a `seed` column (has {rows.column_names})")
+        seeds = [int(s) for s in rows.column("seed").to_pylist()]
+        return self.generate(ctx.engine() if seeds else None, seeds, ctx.run_id, ctx.name)
+
+    def generate(self, engine: Engine | None, seeds: list[int], run_id: str, name: str = "magpie") -> StageResult:
         started = time.perf_counter()
+        if engine is None:  # nothing to generate: no model is loaded for it
+            return SftCollector(name).result(0, 0, 0, 0.0)
         check_pre_query_template(engine.render_chat, engine.model_id, self.config.system_prompt)
         special = engine.special_tokens()
         stop = end_of_user_turn(engine.render_chat)
-        convs = [_Conversation(i, self.config.seed + i, []) for i in range(self.config.n)]
+        convs = [_Conversation(i, seed, []) for i, seed in enumerate(seeds)]
         for turn in range(self.config.turns):
             live = [c for c in convs if c.reject is None]
             if not live:
@@ -111,7 +133,7 @@ class Magpie(Frozen):
             self._instruction_turn(engine, live, turn, stop, special)
             live = [c for c in live if c.reject is None]
             self._response_turn(engine, live, turn, special)
-        return self._result(engine, convs, run_id, time.perf_counter() - started)
+        return self._result(engine, convs, run_id, name, time.perf_counter() - started)
 
     def _instruction_turn(
         self, engine: Engine, live: list[_Conversation], turn: int, stop: str, special: tuple[str, ...]
@@ -137,9 +159,11 @@ class Magpie(Frozen):
             else:
                 conv.messages.append({"role": "assistant", "content": parsed})
 
-    def _result(self, engine: Engine, convs: list[_Conversation], run_id: str, seconds: float) -> StageResult:
+    def _result(
+        self, engine: Engine, convs: list[_Conversation], run_id: str, name: str, seconds: float
+    ) -> StageResult:
         prefix = pre_query_prefix(engine.render_chat, (), self.config.system_prompt)
-        lineage = dict(
+        base = lineage(
             source_kind="magpie",
             generator="magpie",
             generator_version=GENERATOR_VERSION,
@@ -148,13 +172,11 @@ class Magpie(Frozen):
             template_hash=text_hash(prefix),
             sampling=self.sampling_json(),
             run_id=run_id,
-            parent_ids=[],
-            created_at=utc_now(),
         )
-        out = SftCollector("magpie")
+        out = SftCollector(name)
         for c in convs:
             messages = [*self.system(), *c.messages]
-            out.add(messages, c.reject, c.seed, lineage, (c.prompt_tokens, c.completion_tokens))
+            out.add(messages, c.reject, c.seed, base, (c.prompt_tokens, c.completion_tokens))
         return out.result(
             len(convs), sum(c.prompt_tokens for c in convs), sum(c.completion_tokens for c in convs), seconds
         )

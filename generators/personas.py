@@ -33,20 +33,20 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jinja2
 import jinja2.meta
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from filters.dedup import Dedup, DedupConfig, normalize
 from schemas.config import Frozen, SamplingConfig
-from schemas.engine import Completion, Engine
+from schemas.dedup_config import DedupConfig
+from schemas.engine import NO_ENGINE, Completion, Engine
 from schemas.errors import ConfigError
 from schemas.manifest import StageStats
 from schemas.result import Reject, SftCollector, StageResult, check_generated, leaked_token, rejects_table
@@ -58,9 +58,10 @@ from schemas.rows import (
     content_id,
     text_hash,
     to_table,
-    utc_now,
 )
+from schemas.stage import StageContext, derive_seed, lineage, system_turn
 from schemas.templates import PromptTemplate, load_template
+from schemas.text import normalize
 from schemas.verdicts import parse_verdict
 
 GENERATOR_VERSION = "1"
@@ -172,10 +173,6 @@ class PersonaTasksConfig(Frozen):
 # ---------------------------------------------------------------- helpers
 
 
-def _seed_of(*parts: Any) -> int:
-    return int(content_id(*parts)[:8], 16)
-
-
 def _require_variable(template: PromptTemplate, variable: str) -> PromptTemplate:
     """A template that never uses the value it exists for is a mistake; say so before any model call."""
     used = jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(template.text))
@@ -255,21 +252,17 @@ def load_seed_personas(path: Path | str = SEED_PERSONAS, run_id: str = "") -> pa
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"cannot read seed personas {path}: {err}") from None
     texts = [_seed_line(path, n, line) for n, line in enumerate(raw.splitlines(), 1) if line.strip()]
-    lineage = dict(
+    base = lineage(
         source_kind="seed",
         generator="personas/seed",
         generator_version=GENERATOR_VERSION,
-        model_id="",
         template_name=path.name,
         template_hash=text_hash(raw),
-        sampling="{}",
         seed=0,
         run_id=run_id,
-        parent_ids=[],
-        created_at=utc_now(),
     )
     ids = persona_ids(texts)
-    rows = [PersonaRow(id=i, persona=t, origin="seed", **lineage) for i, t in zip(ids, texts, strict=True)]
+    rows = [PersonaRow(id=i, persona=t, origin="seed", **base) for i, t in zip(ids, texts, strict=True)]
     return to_table(rows, PERSONA_SCHEMA)
 
 
@@ -318,7 +311,7 @@ def _persona_result(
 ) -> StageResult:
     texts = _ask_personas(attempts, cfg, engine)
     ids = persona_ids(texts)
-    base = dict(
+    base = lineage(
         source_kind=step.source_kind,
         generator=f"personas/{step.origin}",
         generator_version=GENERATOR_VERSION,
@@ -327,20 +320,19 @@ def _persona_result(
         template_hash=step.template.hash,
         sampling=_sampling_json(persona=cfg.sampling),
         run_id=run_id,
-        created_at=utc_now(),
     )
     rows: dict[str, PersonaRow] = {}
     rejects: list[RejectRow] = []
     for a, text, pid in zip(attempts, texts, ids, strict=True):
-        lineage = {**base, "parent_ids": [a.parent_id]}
+        row_lineage = {**base, "parent_ids": [a.parent_id]}
         if a.reject is None and step.origin == "expanded" and pid == a.parent_id:
             a.reject = Reject("persona_same_as_parent", "the new persona repeats its parent", a.completion.text)
         if a.reject is None and pid in rows:
             a.reject = Reject("duplicate_persona", f"same normalized text as persona {pid}", a.completion.text)
         if a.reject is None:
-            rows[pid] = PersonaRow(id=pid, persona=text, origin=step.origin, seed=a.seed, **lineage)
+            rows[pid] = PersonaRow(id=pid, persona=text, origin=step.origin, seed=a.seed, **row_lineage)
         else:
-            rejects.append(a.reject.to_row(step.stage, a.seed, a.record, lineage))
+            rejects.append(a.reject.to_row(step.stage, a.seed, a.record, row_lineage))
     outs = [a.completion for a in attempts if a.completion is not None]
     stats = StageStats(
         name=step.stage,
@@ -377,7 +369,7 @@ class PersonasFromText(Frozen):
 
     def _attempt(self, row: dict[str, Any], template: PromptTemplate) -> _Attempt:
         chunk_id, text = str(row["id"]), (row[self.config.text_column] or "").strip()
-        attempt = _Attempt(chunk_id, _seed_of(self.config.seed, "from_text", chunk_id), [], {"chunk_id": chunk_id})
+        attempt = _Attempt(chunk_id, derive_seed(self.config.seed, "from_text", chunk_id), [], {"chunk_id": chunk_id})
         if not text:
             attempt.reject = Reject("source_text_empty", "the chunk has no text", "")
         else:
@@ -404,7 +396,7 @@ class ExpandPersonas(Frozen):
 
     def relations_for(self, parent_id: str) -> list[str]:
         rel = self.config.relations
-        offset = _seed_of("relations", parent_id) % len(rel)
+        offset = derive_seed("relations", parent_id) % len(rel)
         return [rel[(offset + j) % len(rel)] for j in range(self.config.expand_per_persona)]
 
     def format_input(self, persona: str, relation: str, template: PromptTemplate) -> list[dict[str, str]]:
@@ -422,55 +414,13 @@ class ExpandPersonas(Frozen):
             for j, relation in enumerate(self.relations_for(row["id"])):
                 record = {"parent_id": row["id"], "parent_persona": row["persona"], "relation": relation}
                 messages = self.format_input(row["persona"], relation, template)
-                seed = _seed_of(self.config.seed, "expand", row["id"], j)
+                seed = derive_seed(self.config.seed, "expand", row["id"], j)
                 attempts.append(_Attempt(row["id"], seed, messages, record))
         step = _PersonaStep("persona_expand", "expanded", "persona", template)
         return _persona_result(step, attempts, self.config, engine, run_id, started)
 
 
 # ---------------------------------------------------------------- dedup
-
-
-class PersonaDedup(Frozen):
-    """Near-duplicate personas dropped with filters/dedup.py (earliest of each cluster kept). Rejects
-    have stage "persona_dedup", reason exact_duplicate / near_duplicate, and the persona as raw text."""
-
-    config: DedupConfig = PERSONA_DEDUP
-
-    def __call__(self, personas: pa.Table) -> StageResult:
-        result = Dedup(config=self.config)(personas)
-        rejects = result.rejects
-        raw = [json.loads(r).get("persona", "") for r in rejects.column("record").to_pylist()]
-        rejects = rejects.set_column(rejects.schema.get_field_index("raw_text"), "raw_text", pa.array(raw, pa.string()))
-        rejects = rejects.set_column(
-            rejects.schema.get_field_index("stage"), "stage", pa.array(["persona_dedup"] * len(raw), pa.string())
-        )
-        stats = result.stats.model_copy(update={"name": "persona_dedup"})
-        return StageResult(result.rows, rejects, stats)
-
-
-def near_duplicate_rate(personas: pa.Table, config: DedupConfig = PERSONA_DEDUP) -> float:
-    """Share of rows the dedup would drop (exact + near duplicates of an earlier row), 0..1."""
-    if personas.num_rows == 0:
-        return 0.0
-    stats = Dedup(config=config)(personas).stats
-    return stats.rejected / stats.rows_in
-
-
-@dataclass(frozen=True)
-class DedupReport:
-    rows_before: int
-    rows_after: int
-    rate_before: float
-    rate_after: float
-
-
-def dedup_report(personas: pa.Table, config: DedupConfig = PERSONA_DEDUP) -> DedupReport:
-    """Near-duplicate rate of `personas`, and of what dedup keeps of them (0 unless clusters chain)."""
-    kept = PersonaDedup(config=config)(personas).rows
-    return DedupReport(
-        personas.num_rows, kept.num_rows, near_duplicate_rate(personas, config), near_duplicate_rate(kept, config)
-    )
 
 
 # ---------------------------------------------------------------- the whole persona build
@@ -481,13 +431,29 @@ def _concat(tables: Sequence[pa.Table], schema: pa.Schema) -> pa.Table:
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
+PersonaDedupFn = Callable[[pa.Table], StageResult]
+
+
+def _no_dedup(personas: pa.Table) -> StageResult:
+    raise ConfigError("the persona build needs a dedup step: pass dedup=filters.dedup.personas.PersonaDedup(...)")
+
+
 class Personas(Frozen):
     """The whole build: seeds + text-to-persona (when chunks are given), dedup, expansion of what is
     kept (no model calls spent on duplicates), dedup of everything (earliest kept, so seeds win).
-    `stage(engine, run_id, chunks=None) -> StageResult`; rows_in counts seeds + chunks + expansion
-    attempts, and rejects hold every step's drops."""
+    `stage(engine, run_id, chunks=None) -> StageResult`, or `run(chunks, ctx)` (schemas/stage.py);
+    rows_in counts seeds + chunks + expansion attempts, and rejects hold every step's drops.
+    `dedup` is given by the caller (filters/dedup/personas.PersonaDedup): generators do not import filters."""
 
+    version: ClassVar[str] = GENERATOR_VERSION
     config: PersonasConfig = PersonasConfig()
+    dedup: PersonaDedupFn = Field(_no_dedup, exclude=True)
+
+    def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
+        """`rows`: text chunks (id + config.text_column) to infer personas from; empty: seeds only."""
+        chunks = rows if rows.num_rows else None
+        needs_model = chunks is not None or (self.config.expand_per_persona and self.config.seed_file)
+        return self(ctx.engine() if needs_model else NO_ENGINE, ctx.run_id, chunks).named(ctx.name)
 
     def __call__(self, engine: Engine, run_id: str, chunks: pa.Table | None = None) -> StageResult:
         started = time.perf_counter()
@@ -496,23 +462,46 @@ class Personas(Frozen):
         steps: list[StageResult] = []
         if chunks is not None:
             steps.append(PersonasFromText(config=cfg)(chunks, engine, run_id))
-        deduped = PersonaDedup(config=cfg.dedup)(_concat([seeds, *(s.rows for s in steps)], PERSONA_SCHEMA))
+        deduped = self.dedup(_concat([seeds, *(s.rows for s in steps)], PERSONA_SCHEMA))
         steps.append(deduped)
         if cfg.expand_per_persona and deduped.rows.num_rows:
             expanded = ExpandPersonas(config=cfg)(deduped.rows, engine, run_id)
-            deduped = PersonaDedup(config=cfg.dedup)(_concat([deduped.rows, expanded.rows], PERSONA_SCHEMA))
+            deduped = self.dedup(_concat([deduped.rows, expanded.rows], PERSONA_SCHEMA))
             steps += [expanded, deduped]
-        rejects = _concat([s.rejects for s in steps], REJECT_SCHEMA)
-        stats = StageStats(
-            name="personas",
-            rows_in=seeds.num_rows + sum(s.stats.rows_in for s in steps if s.stats.name != "persona_dedup"),
-            rows_out=deduped.rows.num_rows,
-            rejected=rejects.num_rows,
-            prompt_tokens=sum(s.stats.prompt_tokens for s in steps),
-            completion_tokens=sum(s.stats.completion_tokens for s in steps),
-            seconds=round(time.perf_counter() - started, 3),
-        )
-        return StageResult(deduped.rows, rejects, stats)
+        return _combined("personas", steps, deduped.rows, seeds.num_rows, started)
+
+
+class GrowPersonas(Frozen):
+    """Expand a personas dataset: its personas plus `expand_per_persona` related ones each, deduplicated
+    together (earliest kept, so the input's personas win). `run(personas, ctx) -> StageResult`."""
+
+    version: ClassVar[str] = GENERATOR_VERSION
+    config: PersonasConfig = PersonasConfig()
+    dedup: PersonaDedupFn = Field(_no_dedup, exclude=True)
+
+    def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
+        started = time.perf_counter()
+        engine = ctx.engine() if rows.num_rows else NO_ENGINE
+        expanded = ExpandPersonas(config=self.config)(rows, engine, ctx.run_id)
+        deduped = self.dedup(_concat([rows, expanded.rows], PERSONA_SCHEMA))
+        return _combined(ctx.name, [expanded, deduped], deduped.rows, rows.num_rows, started)
+
+
+def _combined(name: str, steps: list[StageResult], rows: pa.Table, extra_in: int, started: float) -> StageResult:
+    """One StageResult for a multi-step build: rows_in = `extra_in` + every model step's rows_in."""
+    rejects = _concat([s.rejects for s in steps], REJECT_SCHEMA)
+    stats = StageStats(
+        name=name,
+        rows_in=extra_in + sum(s.stats.rows_in for s in steps if s.stats.name != "persona_dedup"),
+        rows_out=rows.num_rows,
+        rejected=rejects.num_rows,
+        prompt_tokens=sum(s.stats.prompt_tokens for s in steps),
+        completion_tokens=sum(s.stats.completion_tokens for s in steps),
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    return StageResult(rows, rejects, stats)
+
+
 
 
 # ---------------------------------------------------------------- persona x task templates
@@ -539,7 +528,12 @@ class PersonaTasks(Frozen):
     """Persona x task templates -> SFT rows: `stage(personas, engine, run_id) -> StageResult`.
     rows_in = personas x templates x per_persona."""
 
+    version: ClassVar[str] = GENERATOR_VERSION
     config: PersonaTasksConfig = PersonaTasksConfig()
+
+    def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
+        """Personas (id, persona) in; one SFT conversation per persona x template x per_persona out."""
+        return self(rows, ctx.engine() if rows.num_rows else NO_ENGINE, ctx.run_id, ctx.name)
 
     def templates(self) -> list[PromptTemplate]:
         loaded = [
@@ -552,8 +546,7 @@ class PersonaTasks(Frozen):
         return loaded
 
     def system(self) -> list[dict[str, str]]:
-        sp = self.config.system_prompt
-        return [] if sp is None else [{"role": "system", "content": sp}]
+        return system_turn(self.config.system_prompt)
 
     def format_input(self, persona: str, template: PromptTemplate, index: int = 0) -> list[dict[str, str]]:
         return [{"role": "user", "content": template.render(persona=persona, index=index)}]
@@ -579,11 +572,11 @@ class PersonaTasks(Frozen):
         for row in personas.select(["id", "persona"]).to_pylist():
             for t in templates:
                 for k in range(self.config.per_persona):
-                    seed = _seed_of(self.config.seed, row["id"], t.name, t.hash, k)
+                    seed = derive_seed(self.config.seed, row["id"], t.name, t.hash, k)
                     tasks.append(_Task(row["id"], row["persona"], t, k, seed))
         return tasks
 
-    def __call__(self, personas: pa.Table, engine: Engine, run_id: str) -> StageResult:
+    def __call__(self, personas: pa.Table, engine: Engine, run_id: str, name: str = "persona_tasks") -> StageResult:
         started = time.perf_counter()
         _columns(personas, ("id", "persona"), "persona tasks input")
         templates = self.templates()
@@ -591,7 +584,7 @@ class PersonaTasks(Frozen):
         special = engine.special_tokens()
         self._instructions(engine, tasks, special)
         self._responses(engine, [t for t in tasks if t.reject is None], special)
-        return self._result(engine, tasks, run_id, started)
+        return self._result(engine, tasks, run_id, started, name)
 
     def _instructions(self, engine: Engine, tasks: list[_Task], special: tuple[str, ...]) -> None:
         if not tasks:
@@ -620,7 +613,7 @@ class PersonaTasks(Frozen):
                 task.messages.append({"role": "assistant", "content": parsed})
 
     def _lineage(self, engine: Engine, task: _Task, run_id: str) -> dict[str, Any]:
-        return dict(
+        return lineage(
             source_kind="persona",
             generator="personas/tasks",
             generator_version=GENERATOR_VERSION,
@@ -630,11 +623,10 @@ class PersonaTasks(Frozen):
             sampling=_sampling_json(instruction=self.config.instruction, response=self.config.response),
             run_id=run_id,
             parent_ids=[task.persona_id],
-            created_at=utc_now(),
         )
 
-    def _result(self, engine: Engine, tasks: list[_Task], run_id: str, started: float) -> StageResult:
-        out = SftCollector("persona_tasks")
+    def _result(self, engine: Engine, tasks: list[_Task], run_id: str, started: float, name: str) -> StageResult:
+        out = SftCollector(name)
         for t in tasks:
             record = {"persona_id": t.persona_id, "persona": t.persona, "index": t.index}
             out.add(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
 import pyarrow as pa
 
@@ -10,7 +11,8 @@ from schemas.config import Frozen, SamplingConfig
 from schemas.engine import Engine
 from schemas.manifest import StageStats
 from schemas.result import StageResult
-from schemas.rows import REJECT_SCHEMA, content_id
+from schemas.rows import REJECT_SCHEMA
+from schemas.stage import StageContext, derive_seed
 
 
 class CandidatesConfig(Frozen):
@@ -24,7 +26,12 @@ class Candidates(Frozen):
     """Adds a `candidates` list column. Truncated samples are left out (the pairwise judge then
     rejects rows with fewer than two), so nothing is dropped here."""
 
+    version: ClassVar[str] = "1"
     config: CandidatesConfig = CandidatesConfig()
+
+    def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
+        """The stage contract (schemas/stage.py)."""
+        return self(rows, ctx.engine()).named(ctx.name)
 
     def __call__(self, table: pa.Table, engine: Engine) -> StageResult:
         started = time.perf_counter()
@@ -35,7 +42,7 @@ class Candidates(Frozen):
         for r in rows:
             for j in range(extra):
                 convs.append([{"role": "user", "content": r["instruction"]}])
-                seed = int(content_id(self.config.seed, r["id"], j)[:8], 16)
+                seed = derive_seed(self.config.seed, r["id"], j)
                 params.append(self.config.sampling.model_copy(update={"seed": seed}))
         outs = engine.chat(convs, params)
         candidates = []

@@ -32,20 +32,30 @@ import json
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rapidfuzz import fuzz
 
-from generators.documents import Chunk, Document, ReadOptions, Skipped, as_token_spans, chunk_document, read_documents
+from generators.documents import (
+    Chunk,
+    Document,
+    ReadOptions,
+    Skipped,
+    as_token_spans,
+    chunk_document,
+    documents_of,
+    read_documents,
+)
 from schemas.config import Frozen, SamplingConfig
 from schemas.engine import Completion, Engine
 from schemas.errors import SynthloomError
 from schemas.manifest import StageStats
 from schemas.result import Reject, StageResult, leaked_token, rejects_table
-from schemas.rows import SFT_SCHEMA, Lineage, Message, RejectRow, SftRow, arrow_schema, content_id, to_table, utc_now
+from schemas.rows import SFT_SCHEMA, Lineage, Message, RejectRow, SftRow, arrow_schema, content_id, to_table
+from schemas.stage import StageContext, derive_seed, lineage, system_turn
 from schemas.templates import PromptTemplate, load_template
 from schemas.verdicts import parse_verdict
 
@@ -351,9 +361,21 @@ class TextToInstructionsResult:
 
 
 class TextToInstructions(Frozen):
-    """`stage(docs_or_chunks, engine, run_id, tokenizer=None) -> TextToInstructionsResult`."""
+    """`run(documents_table(docs), ctx) -> StageResult` (schemas/stage.py; the augmented corpus is
+    its extra output "corpus"), or `stage(docs_or_chunks, engine, run_id, tokenizer=None)`."""
 
+    version: ClassVar[str] = GENERATOR_VERSION
     config: TextToInstructionsConfig = TextToInstructionsConfig()
+
+    def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
+        """Documents (id, source, text) in; SFT rows out, the augmented corpus as extra["corpus"]."""
+        docs = documents_of(rows)
+        if not docs:
+            stats = StageStats(name=ctx.name, rows_in=0, rows_out=0, rejected=0)
+            corpus = {"corpus": AUGMENTED_SCHEMA.empty_table()}
+            return StageResult(SFT_SCHEMA.empty_table(), rejects_table([]), stats, corpus)
+        result = self(docs, ctx.engine(), ctx.run_id)
+        return replace(result.sft.named(ctx.name), extra={"corpus": result.augmented})
 
     # -- inputs --------------------------------------------------------------------------------
     def read(self, paths: Sequence[str]) -> tuple[list[Document], list[Skipped]]:
@@ -375,7 +397,7 @@ class TextToInstructions(Frozen):
         return load_template(self.config.template)
 
     def chunk_seed(self, chunk: Chunk) -> int:
-        return int(content_id(self.config.seed, chunk.id)[:8], 16)
+        return derive_seed(self.config.seed, chunk.id)
 
     def plan(self, seed: int) -> list[dict[str, str]]:
         """The tasks asked of one chunk: the mix, rotated by the chunk's seed so all tasks get used."""
@@ -391,8 +413,7 @@ class TextToInstructions(Frozen):
             plan=self.plan(seed),
             standalone=self.config.standalone_questions,
         )
-        system = [] if self.config.system_prompt is None else [{"role": "system", "content": self.config.system_prompt}]
-        return [*system, {"role": "user", "content": prompt}]
+        return [*system_turn(self.config.system_prompt), {"role": "user", "content": prompt}]
 
     def params(self, chunk: Chunk) -> SamplingConfig:
         return self.config.sampling.model_copy(update={"seed": self.chunk_seed(chunk)})
@@ -471,7 +492,7 @@ class TextToInstructions(Frozen):
         return self._result(outcomes, chunks, engine.model_id, template, run_id, time.perf_counter() - started)
 
     def _lineage(self, model_id: str, template: PromptTemplate, run_id: str, chunk: Chunk) -> dict[str, Any]:
-        return dict(
+        return lineage(
             source_kind="text",
             generator=GENERATOR,
             generator_version=GENERATOR_VERSION,
@@ -481,7 +502,6 @@ class TextToInstructions(Frozen):
             sampling=json.dumps(self.config.sampling.model_dump(), sort_keys=True),
             run_id=run_id,
             parent_ids=[chunk.id, chunk.doc_id],
-            created_at=utc_now(),
         )
 
     def _result(

@@ -62,3 +62,23 @@ class Engine(Protocol):
 def check_lengths(prompts: Sequence[Any], params: Sequence[SamplingConfig]) -> None:
     if len(prompts) != len(params):
         raise ValueError(f"{len(prompts)} prompts but {len(params)} sampling configs; pass one per prompt")
+
+
+class NoEngine:
+    """Stands in when a stage has nothing to ask a model: no model is loaded just to score nothing."""
+
+    model_id = ""
+
+    def chat(self, conversations: list, params: list, json_schema: Any = None) -> list:
+        assert not conversations, "NoEngine got work"
+        return []
+
+    def complete(self, prompts: list, params: list) -> list:
+        assert not prompts, "NoEngine got work"
+        return []
+
+    def special_tokens(self) -> tuple[str, ...]:
+        return ()
+
+
+NO_ENGINE: Any = NoEngine()

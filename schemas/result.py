@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -60,6 +60,19 @@ class StageResult:
     rows: pa.Table
     rejects: pa.Table
     stats: StageStats
+    extra: dict[str, pa.Table] = field(default_factory=dict)  # further outputs, e.g. the augmented corpus
+
+    def named(self, name: str) -> StageResult:
+        """This result under the stage name the pipeline gave (stats and every reject's `stage`)."""
+        if self.stats.name == name:
+            return self
+        stage = pa.array([name] * self.rejects.num_rows, pa.string())
+        rejects = self.rejects.set_column(self.rejects.schema.get_field_index("stage"), "stage", stage)
+        return replace(self, rejects=rejects, stats=self.stats.model_copy(update={"name": name}))
+
+    def tables(self) -> dict[str, pa.Table]:
+        """What a checkpoint stores: rows, rejects and any extra outputs, by name."""
+        return {"rows": self.rows, "rejects": self.rejects, **self.extra}
 
 
 def rejects_table(rejects: list[RejectRow]) -> pa.Table:

@@ -44,7 +44,6 @@ in. New rows are checked against the index first (reason `duplicate_of_earlier_v
 naming the earlier row and its version), then against each other.
 """
 
-from filters.dedup.config import NORMALIZATION, STAGE, DedupConfig
 from filters.dedup.index import DedupIndex
 from filters.dedup.sketches import (
     band_keys,
@@ -53,8 +52,6 @@ from filters.dedup.sketches import (
     components,
     exact_hashes,
     minhash,
-    normalize,
-    normalize_text,
     permutations,
     row_texts,
     shingle_hashes,
@@ -63,6 +60,8 @@ from filters.dedup.sketches import (
     string_hashes,
 )
 from filters.dedup.stage import Dedup, batches_of, combine, dedup_batches
+from schemas.dedup_config import NORMALIZATION, STAGE, DedupConfig
+from schemas.text import normalize, normalize_text
 
 __all__ = [
     "NORMALIZATION",

@@ -27,7 +27,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filters.dedup.config import DedupConfig
 from filters.dedup.sketches import (
     band_keys,
     bucket_pairs,
@@ -40,6 +39,7 @@ from filters.dedup.sketches import (
     shingle_hashes,
     similarities,
 )
+from schemas.dedup_config import DedupConfig
 
 
 def with_ranks(tables: Sequence[pa.Table]) -> list[pa.Table]:

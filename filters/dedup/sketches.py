@@ -13,8 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 
-from filters.dedup.config import DedupConfig
+from schemas.dedup_config import DedupConfig
 from schemas.errors import ConfigError
+from schemas.text import normalize
 
 _SCORERS = {"ratio": fuzz.ratio, "token_sort_ratio": fuzz.token_sort_ratio, "token_set_ratio": fuzz.token_set_ratio}
 
@@ -41,18 +42,6 @@ def row_texts(data: pa.Table | pa.RecordBatch, columns: Sequence[str]) -> pa.Arr
         )
     parts = [_column_text(data.column(c)) for c in columns]
     return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\n")
-
-
-def normalize(texts: pa.Array) -> pa.Array:
-    """See the module docstring. Vectorized (Arrow compute, RE2 with Unicode classes)."""
-    out = pc.utf8_lower(pc.utf8_normalize(texts, "NFKC"))
-    out = pc.replace_substring_regex(out, r"([\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}])", r" \1 ")
-    out = pc.replace_substring_regex(out, r"[^\p{L}\p{N}\p{M}]+", " ")
-    return pc.utf8_trim_whitespace(out)
-
-
-def normalize_text(text: str) -> str:
-    return normalize(pa.array([text], pa.string()))[0].as_py()
 
 
 # ---------------------------------------------------------------- hashing

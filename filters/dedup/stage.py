@@ -8,18 +8,19 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pyarrow as pa
 
 from filters.base import split_rows
-from filters.dedup.config import STAGE, DedupConfig
 from filters.dedup.sketches import Sketch, candidate_pairs, components, permutations, row_ids, similarities, sketch
 from filters.dedup.store import RunStore, Store
 from schemas.config import Frozen
+from schemas.dedup_config import STAGE, DedupConfig
 from schemas.manifest import StageStats
 from schemas.result import StageResult
+from schemas.stage import StageContext
 
 if TYPE_CHECKING:
     from filters.dedup.index import DedupIndex
@@ -222,8 +223,13 @@ class Dedup(Frozen):
     """The dedup stage: `Dedup(config=DedupConfig(...), index_dir=...)(table) -> StageResult`.
     With `index_dir`, rows already in that `DedupIndex` (earlier versions) are dropped too."""
 
+    version: ClassVar[str] = "1"
     config: DedupConfig = DedupConfig()
     index_dir: Path | None = None
+
+    def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
+        """The stage contract (schemas/stage.py): no model needed."""
+        return self(rows).named(ctx.name)
 
     def open_index(self) -> DedupIndex | None:
         from filters.dedup.index import DedupIndex

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -14,6 +15,7 @@ from filters.semantic.embed import Embedder, load_embedder
 from filters.semantic.index import SemanticIndex, embed_texts, texts_of
 from schemas.config import Frozen
 from schemas.result import StageResult
+from schemas.stage import StageContext
 
 
 def _faiss_index(prior: np.ndarray | None, dim: int):  # -> faiss.IndexFlatIP
@@ -67,8 +69,13 @@ class SemanticDedup(Frozen):
     """`SemanticDedup(config=..., index_dir=...)(table, embedder=None) -> StageResult`: kept rows gain
     `nn_similarity`; with `index_dir`, rows of earlier versions in that `SemanticIndex` count as kept."""
 
+    version: ClassVar[str] = "1"
     config: SemanticDedupConfig = SemanticDedupConfig()
     index_dir: Path | None = None
+
+    def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
+        """The stage contract (schemas/stage.py): no model needed."""
+        return self(rows).named(ctx.name)
 
     def open_index(self, embedder: Embedder) -> SemanticIndex | None:
         return SemanticIndex(self.index_dir, self.config, embedder.name) if self.index_dir is not None else None

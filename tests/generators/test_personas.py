@@ -4,21 +4,19 @@ import pyarrow as pa
 import pytest
 
 from filters.dedup import DedupConfig
+from filters.dedup.personas import PersonaDedup, dedup_report, near_duplicate_rate
 from generators.personas import (
     PERSONA_DEDUP,
     PERSONA_SCHEMA,
     SEED_PERSONAS,
     ExpandPersonas,
-    PersonaDedup,
     PersonaRow,
     Personas,
     PersonasConfig,
     PersonasFromText,
     PersonaTasks,
     PersonaTasksConfig,
-    dedup_report,
     load_seed_personas,
-    near_duplicate_rate,
     parse_persona,
     persona_id,
 )
@@ -329,7 +327,8 @@ def test_personas_build_counts_add_up(tmp_path):
 
     engine = ScriptedEngine(lambda p, sp: "", on_chat)
     chunks = pa.table({"id": ["k1", "k2"], "text": ["boats", "glaciers and their retreat"]})
-    result = Personas(config=PersonasConfig(seed_file=seeds, expand_per_persona=1))(engine, "r", chunks)
+    build = Personas(config=PersonasConfig(seed_file=seeds, expand_per_persona=1), dedup=PersonaDedup())
+    result = build(engine, "r", chunks)
     s = result.stats
     # 2 seeds + 2 chunks; the from-text copy of a seed is dropped before expansion; 3 expansions
     # (2 seeds + 1 from text), one a near copy of a seed, dropped by the final dedup.

@@ -1,4 +1,5 @@
-"""Dedup settings (`DedupConfig`), shared by the stage, the stream and the persisted index."""
+"""Dedup settings (`DedupConfig`), shared by the dedup stage (filters/dedup), its persisted index, and
+the persona build (generators/personas.py), which is why they live below both."""
 
 from __future__ import annotations
 

@@ -1,0 +1,58 @@
+"""Persona dedup: filters/dedup with Persona Hub's settings (generators/personas.PERSONA_DEDUP) over
+the `persona` column. The persona build (generators/personas.Personas) is handed `PersonaDedup()`
+by its caller, so generators never import filters."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from filters.dedup.stage import Dedup
+from generators.personas import PERSONA_DEDUP
+from schemas.config import Frozen
+from schemas.dedup_config import DedupConfig
+from schemas.result import StageResult
+
+
+class PersonaDedup(Frozen):
+    """Near-duplicate personas dropped with filters/dedup.py (earliest of each cluster kept). Rejects
+    have stage "persona_dedup", reason exact_duplicate / near_duplicate, and the persona as raw text."""
+
+    config: DedupConfig = PERSONA_DEDUP
+
+    def __call__(self, personas: pa.Table) -> StageResult:
+        result = Dedup(config=self.config)(personas)
+        rejects = result.rejects
+        raw = [json.loads(r).get("persona", "") for r in rejects.column("record").to_pylist()]
+        rejects = rejects.set_column(rejects.schema.get_field_index("raw_text"), "raw_text", pa.array(raw, pa.string()))
+        rejects = rejects.set_column(
+            rejects.schema.get_field_index("stage"), "stage", pa.array(["persona_dedup"] * len(raw), pa.string())
+        )
+        stats = result.stats.model_copy(update={"name": "persona_dedup"})
+        return StageResult(result.rows, rejects, stats)
+
+
+def near_duplicate_rate(personas: pa.Table, config: DedupConfig = PERSONA_DEDUP) -> float:
+    """Share of rows the dedup would drop (exact + near duplicates of an earlier row), 0..1."""
+    if personas.num_rows == 0:
+        return 0.0
+    stats = Dedup(config=config)(personas).stats
+    return stats.rejected / stats.rows_in
+
+
+@dataclass(frozen=True)
+class DedupReport:
+    rows_before: int
+    rows_after: int
+    rate_before: float
+    rate_after: float
+
+
+def dedup_report(personas: pa.Table, config: DedupConfig = PERSONA_DEDUP) -> DedupReport:
+    """Near-duplicate rate of `personas`, and of what dedup keeps of them (0 unless clusters chain)."""
+    kept = PersonaDedup(config=config)(personas).rows
+    return DedupReport(
+        personas.num_rows, kept.num_rows, near_duplicate_rate(personas, config), near_duplicate_rate(kept, config)
+    )
