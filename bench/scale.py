@@ -13,14 +13,18 @@ With --before GITREV, the same in-process timings for the catalog module of that
     .venv/bin/python bench/scale.py --stores 10x1000000 --repeat 3
     .venv/bin/python bench/scale.py --stores 1000x1000 --before 491f51d
     .venv/bin/python bench/scale.py --stores 10x1000000 --data-dir /tmp/big   # an existing store, not rebuilt
+    .venv/bin/python bench/scale.py --publish-rows 100000 1000000   # heuristics+dedup+decontam+card, wall/RSS
+    .venv/bin/python bench/scale.py --heuristics-rows 20000        # rows/s, lingua on every text vs fast path
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -30,10 +34,12 @@ import time
 import types
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flows.catalog import Catalog, query
@@ -54,6 +60,7 @@ QUERIES = {
     "latest version only": "SELECT count(*) FROM ds",
 }
 E2E = "per-version count"
+FUNCTION_WORDS = "the of and to a in is it that for you with as on be are this by or not have from at which"
 
 
 def texts(rng: np.random.Generator, n: int, words: int) -> list[str]:
@@ -176,13 +183,186 @@ def run_store(shape: str, repeat: int, before: str | None, existing: Path | None
     return lines
 
 
+# -- a 1M-row publish through the non-LLM stages -------------------------------------------------
+
+
+@functools.cache
+def _english_stream() -> Any:
+    """scale_dedup's Stream with English words (those of the labeled quality set) in place of made-up ones, so
+    the language check keeps the rows (made-up words read as random languages: 99% were rejected)."""
+    from scale_dedup import VOCAB, Stream  # bench/ is sys.path[0] when this file runs as a script
+
+    labeled = (Path(__file__).resolve().parents[1] / "data" / "quality" / "labeled.jsonl").read_text().lower()
+    head = FUNCTION_WORDS.split()
+    vocab = np.random.default_rng(1).permutation(sorted(set(re.findall(r"[a-z]{2,}", labeled)) - set(head)))
+    stream = Stream()  # Zipf ranks: function words first, as in English prose (~1/3 of the words)
+    stream.words = pa.array(np.resize(np.concatenate([head, vocab]), VOCAB))
+    return stream
+
+
+def publish_rows_table(first: int, n: int) -> pa.Table:
+    """Rows of the kind bench/scale_dedup.py streams (20% one-word edits of earlier rows), as SFT rows: the
+    instruction is the text's first ~12 words as a question, the response the whole text as a sentence."""
+    text = _english_stream().batch(first, n).column("instruction").combine_chunks()
+    head = pc.utf8_rtrim_whitespace(pc.utf8_slice_codeunits(text, 0, 70))
+    instruction = pc.binary_join_element_wise("Explain ", head, "?", "")
+    response = pc.binary_join_element_wise(text, ".", "")
+    ids = pc.binary_join_element_wise("r", pa.array(np.arange(first, first + n)).cast(pa.string()), "")
+    return pa.table({"id": ids, "instruction": instruction, "response": response})
+
+
+def _benchmark_file(path: Path, n_rows: int) -> Path:
+    """A 200-item benchmark: 20 items copy rows of the stream (so decontamination finds something)."""
+    rows = publish_rows_table(0, min(n_rows, 20)).column("response").to_pylist()
+    extra = [f"question {i}: " + " ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(20)) for i in range(180)]
+    path.write_text("".join(json.dumps({"id": f"b{i}", "question": t}) + "\n" for i, t in enumerate(rows + extra)))
+    return path
+
+
+def _vm_hwm_mib() -> float:
+    text = Path("/proc/self/status").read_text()
+    return int(text.split("VmHWM:")[1].split()[0]) / 1024
+
+
+def publish_child(n_rows: int, shard_rows: int, root: Path) -> dict:
+    """Heuristics per shard (as the run's shard tasks do), then merge -> dedup -> decontaminate -> publish
+    with the card, through flows.pipeline_finish / flows.publish; wall, CPU and peak RSS per stage."""
+    from filters.decontaminate import DecontamConfig, Decontaminate
+    from filters.dedup import Dedup
+    from filters.heuristics import Heuristics
+    from flows.pipeline_finish import Gathered, merge
+    from flows.publish import publish_version
+
+    store, g, stages = DatasetStore(root / "datasets"), Gathered(), {}
+    mark = [time.perf_counter(), _cpu()]
+
+    def lap(name: str) -> None:
+        now, cpu = time.perf_counter(), _cpu()
+        stages[name] = {"wall": now - mark[0], "cpu": cpu - mark[1], "rss": _vm_hwm_mib()}
+        mark[:] = [now, cpu]
+
+    heuristics = Heuristics()
+    for first in range(0, n_rows, shard_rows):
+        result = heuristics(publish_rows_table(first, min(shard_rows, n_rows - first)))
+        g.add_result(result)
+        g.rows.append(result.rows)
+    lap("heuristics")
+    result = merge(g.rows)
+    g.rows.clear()
+    g.add_result(result)
+    lap("merge")
+    result = Dedup(index_dir=root / "datasets" / "ds" / ".dedup-index")(result.rows)
+    g.add_result(result)
+    lap("dedup")
+    bench = _benchmark_file(root / "bench.jsonl", n_rows)
+    result = Decontaminate(config=DecontamConfig(sources=(bench,)))(result.rows)
+    g.add_result(result)
+    lap("decontaminate")
+    rejects = [r for r in g.rejects if r.num_rows] or [REJECT_SCHEMA.empty_table()]
+    version = publish_version(store, "ds", result.rows, rejects, list(g.stages.values()), {}, "bench", [])
+    lap("publish + card")
+    counts = {s.name: s.rejected for s in g.stages.values()}
+    return {"rows": n_rows, "kept": version.manifest().rows, "rejected": counts, "stages": stages,
+            "card": (version.path / "README.md").exists() or any(version.path.glob("*.md"))}  # fmt: skip
+
+
+def report_publish(sizes: list[int], shard_rows: int) -> str:
+    lines = [
+        f"Command: `.venv/bin/python bench/scale.py --publish-rows {' '.join(map(str, sizes))}`; "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; one fresh process per size; "
+        f"heuristics in shards of {shard_rows:,} rows; peak RSS = VmHWM after the stage (cumulative).",
+        "",
+        "| rows | stage | wall s | CPU s | rows/s (wall) | peak RSS MiB | rejected |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n in sizes:
+        cmd = [sys.executable, __file__, "--publish-child", str(n), "--shard-rows", str(shard_rows)]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(out.stderr)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        for name, s in r["stages"].items():
+            stage = name.split()[0] if name != "publish + card" else None
+            lines.append(f"| {n:,} | {name} | {s['wall']:.1f} | {s['cpu']:.1f} | {n / s['wall']:,.0f} | "
+                         f"{s['rss']:.0f} | {r['rejected'].get(stage, '')} |")  # fmt: skip
+        total = sum(s["wall"] for s in r["stages"].values()), sum(s["cpu"] for s in r["stages"].values())
+        lines.append(f"| {n:,} | **total** ({r['kept']:,} kept) | {total[0]:.1f} | {total[1]:.1f} | "
+                     f"{n / total[0]:,.0f} | {max(s['rss'] for s in r['stages'].values()):.0f} | |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def heuristics_child(n_rows: int, shard_rows: int, fast: bool) -> dict:
+    """Heuristics over n_rows bench rows in shards, one path (fast: plainly English text skips lingua)."""
+    from filters.heuristics import HeuristicsConfig, heuristic_verdicts, language_detector
+
+    cfg = HeuristicsConfig()
+    language_detector(cfg.detector_languages(), cfg.language_low_accuracy)
+    heuristic_verdicts(publish_rows_table(10**8, 200), cfg, fast)  # warm-up: lingua loads models lazily
+    wall, cpu, verdicts = time.perf_counter(), _cpu(), []
+    for first in range(0, n_rows, shard_rows):
+        verdicts += heuristic_verdicts(publish_rows_table(first, min(shard_rows, n_rows - first)), cfg, fast)
+    wall, cpu = time.perf_counter() - wall, _cpu() - cpu
+    rejected = sum(v is not None for v in verdicts)
+    return {"wall": wall, "cpu": cpu, "rss": _vm_hwm_mib(), "rejected": rejected, "verdicts": verdicts}
+
+
+def report_heuristics(sizes: list[int], shard_rows: int) -> str:
+    lines = [
+        f"Command: `.venv/bin/python bench/scale.py --heuristics-rows {' '.join(map(str, sizes))}`; "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; one fresh process per cell; "
+        f"shards of {shard_rows:,} rows; lingua's models loaded before timing.",
+        "",
+        "| rows | path | wall s | CPU s | rows/s (wall) | rows/s (CPU) | peak RSS MiB | rejected |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for n in sizes:
+        verdicts = []
+        for path in ("lingua on every text", "fast"):
+            cmd = [sys.executable, __file__, "--heuristics-child", str(n), "--shard-rows", str(shard_rows)]
+            out = subprocess.run(cmd + (["--fast"] if path == "fast" else []), capture_output=True, text=True)
+            if out.returncode:
+                raise SystemExit(out.stderr)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            verdicts.append(r["verdicts"])
+            lines.append(f"| {n:,} | {path} | {r['wall']:.1f} | {r['cpu']:.1f} | {n / r['wall']:,.0f} | "
+                         f"{n / r['cpu']:,.0f} | {r['rss']:.0f} | {r['rejected']:,} |")  # fmt: skip
+        differ = [i for i, (a, b) in enumerate(zip(*verdicts, strict=True)) if a != b]
+        lines.append(f"| {n:,} | rows whose verdict differs | {len(differ)} | {differ[:10]} | | | | |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stores", nargs="+", default=["1000x1000", "10x100000"], help="VERSIONSxROWS per version")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--before", help="git revision whose flows/catalog.py to time as 'before'")
     ap.add_argument("--data-dir", type=Path, help="time this existing data dir (one --stores shape, its label)")
+    ap.add_argument("--publish-rows", type=int, nargs="+", help="instead: publish N rows through the non-LLM stages")
+    ap.add_argument("--shard-rows", type=int, default=10_000, help="heuristics shard size for --publish-rows")
+    ap.add_argument("--heuristics-rows", type=int, nargs="+", help="instead: heuristics rows/s, both language paths")
+    ap.add_argument("--publish-child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--heuristics-child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.heuristics_child:
+        print(json.dumps(heuristics_child(args.heuristics_child, args.shard_rows, args.fast)))
+        return
+    if args.heuristics_rows:
+        text = report_heuristics(args.heuristics_rows, args.shard_rows)
+        print(text)
+        name = "_".join(str(n) for n in args.heuristics_rows)
+        (Path(__file__).resolve().parent / "results" / f"scale_heuristics_{name}.md").write_text(text)
+        return
+    if args.publish_child:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(publish_child(args.publish_child, args.shard_rows, Path(tmp))))
+        return
+    if args.publish_rows:
+        text = report_publish(args.publish_rows, args.shard_rows)
+        print(text)
+        name = "_".join(str(n) for n in args.publish_rows)
+        (Path(__file__).resolve().parent / "results" / f"scale_publish_{name}.md").write_text(text)
+        return
     lines = [
         f"Command: `.venv/bin/python bench/scale.py {' '.join(sys.argv[1:])}`; {os.cpu_count()} cores, "
         f"load average {os.getloadavg()[0]:.1f} at start, duckdb {duckdb.__version__}, pyarrow {pa.__version__}; "

@@ -44,6 +44,11 @@ on a hand-labeled set (data/quality/labeled.jsonl).
                                    Code blocks, inline code and URLs are removed first; texts with fewer
                                    than `language_min_letters` letters left are not judged (too short to
                                    tell); only the first (and last) `language_max_chars` are read.
+                                   When English is allowed, plainly English prose (ASCII, >= 30% English
+                                   function words, some of them English-only) is kept without asking lingua
+                                   (`plainly_english`; `heuristic_verdicts(..., fast=False)` asks anyway):
+                                   same verdicts on the labeled and holdout sets; on synthetic word salad
+                                   that mixes German words in, 2 of 10,000 texts lingua calls German are kept.
 
 Any numeric threshold set to None (or a flag set to False, or an empty pattern tuple) disables its check.
 Only `instruction` and `response` (the first turn) are checked; both columns are required.
@@ -64,6 +69,7 @@ import functools
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -81,6 +87,7 @@ from filters.junk.requests import not_a_request
 from schemas.config import Frozen
 from schemas.errors import DatasetError
 from schemas.result import StageResult
+from schemas.stage import StageContext
 
 STAGE = "heuristics"
 
@@ -496,10 +503,48 @@ def prose_for_language_id(text: str, max_chars: int) -> str:
     return _MID_SENTENCE_WORD.sub(_drop_names, text)[:max_chars]
 
 
-def detect_languages(texts: list[str], cfg: HeuristicsConfig) -> list[tuple[str, float] | None]:
-    """Per text: (ISO 639-1 code, confidence) of its most likely language, or None if too short to judge."""
+# English function words that are not common words of other languages ("is", "of", "to", "also", "will",
+# "die", "an" are: Dutch, Polish, German...), and the wider set of English function words.
+_ENGLISH_ONLY_LIST = (
+    "the and that with this you are have which would should from your they what there been were their about "
+    "these those them when into than then such only because how"
+)
+_ENGLISH_ONLY = frozenset(_ENGLISH_ONLY_LIST.split())
+_ENGLISH_FUNCTION_LIST = (
+    "a of to in is it for on as be by or not can at i we he she his her its our my do does did if so but all "
+    "any each other here who where why has had was will also more some most"
+)
+_ENGLISH_FUNCTION = _ENGLISH_ONLY | frozenset(_ENGLISH_FUNCTION_LIST.split())
+_ASCII_WORD = re.compile(r"[a-z]+")
+
+
+def plainly_english(prose: str, min_words: int = 6, min_function: float = 0.3, min_only: float = 0.08) -> bool:
+    """ASCII prose of >= min_words words, >= min_function of them English function words and >= min_only
+    English-only ones ("the", "and", "with"...): lingua calls such text English, so the language check
+    need not ask it. Verdicts are the same with and without this shortcut on the labeled and holdout
+    sets (tests/filters/test_heuristics_fast.py) and on the bench rows (bench/scale.py --heuristics-rows)."""
+    if not prose.isascii():
+        return False
+    words = _ASCII_WORD.findall(prose.lower())
+    n = len(words)
+    if n < min_words:
+        return False
+    return sum(w in _ENGLISH_FUNCTION for w in words) >= min_function * n and (
+        sum(w in _ENGLISH_ONLY for w in words) >= min_only * n
+    )
+
+
+def detect_languages(
+    texts: list[str], cfg: HeuristicsConfig, unjudged: Callable[[str], bool] | None = None
+) -> list[tuple[str, float] | None]:
+    """Per text: (ISO 639-1 code, confidence) of its most likely language, or None if too short to judge
+    (or `unjudged(prose)` says lingua need not be asked)."""
     prose = [prose_for_language_id(t, cfg.language_max_chars) for t in texts]
-    judged = [i for i, p in enumerate(prose) if sum(c.isalpha() for c in p) >= cfg.language_min_letters]
+    judged = [
+        i
+        for i, p in enumerate(prose)
+        if not (unjudged is not None and unjudged(p)) and sum(c.isalpha() for c in p) >= cfg.language_min_letters
+    ]
     out: list[tuple[str, float] | None] = [None] * len(texts)
     if not judged:
         return out
@@ -534,11 +579,12 @@ def _language_parts(texts: list[str], rows: np.ndarray, max_chars: int) -> tuple
     return owners, parts
 
 
-def _language_check(columns: Texts, cfg: HeuristicsConfig) -> Check | None:
+def _language_check(columns: Texts, cfg: HeuristicsConfig, fast: bool = True) -> Check | None:
     allowed = cfg.allowed_languages
     if allowed is None:
         return None
     floor = cfg.min_language_confidence
+    unjudged = plainly_english if fast and "en" in allowed else None
     asked = [_named_languages(t) for t in columns["instruction"]]
 
     def run(active: np.ndarray) -> Iterator[tuple[int, Verdict]]:
@@ -546,7 +592,7 @@ def _language_check(columns: Texts, cfg: HeuristicsConfig) -> Check | None:
         for field, texts in columns.items():
             owners, parts = _language_parts(texts, rows, cfg.language_max_chars)
             failed: dict[int, Verdict] = {}
-            for i, found in zip(owners, detect_languages(parts, cfg), strict=True):
+            for i, found in zip(owners, detect_languages(parts, cfg, unjudged), strict=True):
                 ok = set(allowed) | (asked[i] if field == "response" else set())
                 if i not in failed and found is not None and found[0] not in ok and found[1] >= floor:
                     detail = f"{field} language {found[0]} (confidence {found[1]:.2f} >= min {floor:.2f})"
@@ -560,7 +606,7 @@ def _language_check(columns: Texts, cfg: HeuristicsConfig) -> Check | None:
 # -- the stage ---------------------------------------------------------------------------------
 
 
-def _checks(table: pa.Table, cfg: HeuristicsConfig) -> Iterator[Check]:
+def _checks(table: pa.Table, cfg: HeuristicsConfig, fast: bool = True) -> Iterator[Check]:
     """The checks in their documented order; texts become Python lists only when a check needs them."""
     instruction, response = _text_column(table, "instruction"), _text_column(table, "response")
     optional: list[Check | None] = [_truncation_check(table) if cfg.reject_truncated else None]
@@ -577,15 +623,16 @@ def _checks(table: pa.Table, cfg: HeuristicsConfig) -> Iterator[Check]:
     yield from (c for c in loops if c is not None)
     yield from junk_checks(texts, cfg, "loops")
     yield from junk_checks(texts, cfg, "cut_off", _known_finish(table))
-    language = _language_check(texts, cfg)
+    language = _language_check(texts, cfg, fast)
     yield from [] if language is None else [language]
 
 
-def heuristic_verdicts(table: pa.Table, cfg: HeuristicsConfig) -> list[Verdict | None]:
-    """verdicts[i]: None to keep row i, else (reason, detail) of the first failing check."""
+def heuristic_verdicts(table: pa.Table, cfg: HeuristicsConfig, fast: bool = True) -> list[Verdict | None]:
+    """verdicts[i]: None to keep row i, else (reason, detail) of the first failing check.
+    `fast=False` asks lingua about every text, also plainly English ones (the reference path in tests)."""
     verdicts: list[Verdict | None] = [None] * table.num_rows
     active = np.ones(table.num_rows, dtype=bool)
-    for check in _checks(table, cfg):
+    for check in _checks(table, cfg, fast):
         if not active.any():
             break
         for i, verdict in list(check(active)):
@@ -597,7 +644,12 @@ def heuristic_verdicts(table: pa.Table, cfg: HeuristicsConfig) -> list[Verdict |
 class Heuristics(Frozen):
     """The heuristics stage: `Heuristics(config=HeuristicsConfig(...))(table) -> StageResult`."""
 
+    version: ClassVar[str] = "1"
     config: HeuristicsConfig = HeuristicsConfig()
+
+    def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
+        """The stage contract (schemas/stage.py): no model needed."""
+        return self(rows).named(ctx.name)
 
     def __call__(self, table: pa.Table) -> StageResult:
         started = time.perf_counter()
