@@ -39,12 +39,20 @@ DataDir = typer.Option(
 DEBUG_ENV = "SYNTHLOOM_DEBUG"
 
 
+VERBOSE_ENV = "SYNTHLOOM_VERBOSE"
+
+
 @app.callback()
 def _global_options(
     debug: bool = typer.Option(False, "--debug", help=f"Show tracebacks, not one-line errors [env {DEBUG_ENV}=1]."),
+    verbose: bool = typer.Option(
+        False, "--verbose", help=f"Show the engine's and Prefect's own log, not only progress [env {VERBOSE_ENV}=1]."
+    ),
 ) -> None:
     if debug:
         os.environ[DEBUG_ENV] = "1"
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
 
 
 def _debug() -> bool:
@@ -312,31 +320,70 @@ def run_cmd(
     pipeline: Path = PipelineArg,
     tag: str = typer.Option("", "--tag", help="Run label mixed into every seed: a new tag samples new data."),
     summary_json: Path = typer.Option(None, "--summary-json", help="Also write the run summary (JSON) here."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show vLLM's and Prefect's own log instead of a log file."),
     data_dir: Path = DataDir,
 ) -> None:
     """Run the whole DAG of PIPELINE once: sources -> judge -> filters -> dedup -> decontamination
     -> one new version. Work is sharded and checkpointed: after a crash or kill, run the same command
-    again and it resumes; a run that already published is not published twice.
+    again and it resumes; a run that already published is not published twice. Shows one progress
+    line; the engine's own log goes to a file under the dataset's checkpoints (unless --verbose).
 
     Example:  synthloom run examples/pipeline.yaml
     """
     cfg = _load_pipeline(pipeline)
-    from flows.locks import dataset_lock
-
-    root = data_dir.resolve() / "datasets"
-    with dataset_lock(root, cfg.dataset, f"synthloom run {pipeline}"):  # one writer per dataset, before Prefect
-        _prefect_env()
-        from flows.pipeline import pipeline_flow
-        from schemas.errors import SynthloomError
-
-        try:
-            summary = pipeline_flow(cfg.model_dump(mode="json"), str(root), tag)
-        except SynthloomError as err:
-            hint = "nothing was published; finished shards are checkpointed: run the same command again to resume"
-            raise type(err)(f"{err}\n({hint})") from None
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
+    summary = _run_locked(cfg, data_dir.resolve() / "datasets", tag, f"synthloom run {pipeline}")
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     _print_run(summary, data_dir)
+
+
+def _run_locked(cfg: Any, root: Path, tag: str, label: str) -> dict[str, Any]:
+    """Run one pipeline config under the dataset's lock (one writer per dataset, taken before Prefect
+    starts), with one progress display and the engine's log in a file unless --verbose."""
+    from flows.locks import dataset_lock
+
+    verbose = os.environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    with dataset_lock(root, cfg.dataset, label):
+        _prefect_env()
+        log_path = None if verbose else _run_log_path(root, cfg.dataset)
+        try:
+            summary = _run_with_progress(cfg.model_dump(mode="json"), root, tag, log_path)
+        except SynthloomError as err:
+            hint = "nothing was published; finished shards are checkpointed: run the same command again to resume"
+            where = f"; engine log: {log_path}" if log_path is not None else ""
+            raise type(err)(f"{err}\n({hint}{where})") from None
+    summary["engine_log"] = str(log_path) if log_path is not None else None
+    return summary
+
+
+def _run_log_path(root: Path, dataset: str) -> Path:
+    """Where a run's engine/Prefect log goes: next to the dataset's checkpoints, one file per run."""
+    import datetime
+
+    from flows.checkpoints import CACHE_DIR
+
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return root / CACHE_DIR / dataset / "logs" / f"run-{stamp}-{os.getpid()}.log"
+
+
+def _run_with_progress(config: dict[str, Any], root: Path, tag: str, log_path: Path | None) -> dict[str, Any]:
+    """pipeline_flow under one progress display; with `log_path`, everything else goes to that file."""
+    import contextlib
+
+    from flows import progress
+    from flows.pipeline import pipeline_flow
+    from generators.engines.batching import live_stats
+
+    with contextlib.ExitStack() as stack:
+        ui = sys.stdout if log_path is None else stack.enter_context(progress.output_to_log(log_path))
+        prog = progress.Progress(out=ui, engine_stats=live_stats, tty=ui.isatty())
+        prog.phase("starting")
+        progress.install(prog.start())
+        stack.callback(progress.install, None)
+        stack.callback(prog.close)
+        return pipeline_flow(config, str(root), tag)
 
 
 def _print_run(summary: dict[str, Any], data_dir: Path) -> None:
@@ -348,8 +395,11 @@ def _print_run(summary: dict[str, Any], data_dir: Path) -> None:
         typer.echo(f"  {stage}: {s['run']} run, {s['cached']} from checkpoints, {s['seconds']:.1f}s")
     share = summary["outside_llm_share"]
     typer.echo(f"  merge/dedup/decontaminate/publish: {summary['publish_seconds']:.1f}s; outside the LLM: {share:.1%}")
-    if summary.get("judge_gate"):
-        typer.echo(f"  {summary['judge_gate']}")
+    for note in ("judge_gate", "judge_engine"):
+        if summary.get(note):
+            typer.echo(f"  {summary[note]}")
+    if summary.get("engine_log"):
+        typer.echo(f"  engine and Prefect log: {summary['engine_log']} (--verbose shows it live)")
     store = _store(data_dir)
     for ref in summary["versions"]:
         _print_summary(data_dir, store.get(ref))

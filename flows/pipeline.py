@@ -4,17 +4,21 @@ per shard generate -> judge -> heuristics tasks, then merge/dedup/decontaminate/
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import deployment, flow_run
 
+from flows import progress
 from flows.locks import dataset_lock
 from flows.pipeline_config import PipelineConfig
 from flows.pipeline_finish import publish_run, published_refs, run_summary
@@ -25,7 +29,9 @@ from flows.sources import SourcesConfig
 from flows.store import Version
 from flows.tasks import magpie_task, publish_task, source_task, transform_task
 from flows.transforms import TransformConfig
-from schemas.config import GenerateConfig, parse_config
+from generators.engines import release_engine
+from generators.engines.placement import Placement, placement_here
+from schemas.config import EngineConfig, GenerateConfig, parse_config
 from schemas.errors import ConfigError
 
 ENGINE_FACTORY_ENV = "SYNTHLOOM_ENGINE_FACTORY"
@@ -62,22 +68,36 @@ def source_flow(
 
 @task(name="generate", cache_policy=NO_CACHE)
 def generate_task(run: PipelineRun, shard: Shard) -> ShardOut:
-    return _logged(run.generate(shard))
+    with _running(run.cfg.sources[shard.source_index].name):
+        return _logged(run.generate(shard))
 
 
 @task(name="judge", cache_policy=NO_CACHE)
 def judge_task(run: PipelineRun, prev: ShardOut) -> ShardOut:
-    return _logged(run.judge(prev))
+    with _running("judge"):
+        return _logged(run.judge(prev))
 
 
 @task(name="heuristics", cache_policy=NO_CACHE)
 def heuristics_task(run: PipelineRun, prev: ShardOut) -> ShardOut:
-    return _logged(run.heuristics(prev))
+    with _running("heuristics"):
+        return _logged(run.heuristics(prev))
 
 
 @task(name="merge-dedup-decontaminate-publish", cache_policy=NO_CACHE)
 def publish_run_task(run: PipelineRun, plan: Plan, outs: list[ShardOut], run_key: str) -> list[Version]:
     return publish_run(run, plan, outs, run_key)
+
+
+@contextlib.contextmanager
+def _running(stage: str) -> Iterator[None]:
+    """Counts this shard task as running in the progress display (in this process: the local runner)."""
+    prog = progress.current()
+    prog.started(stage)
+    try:
+        yield
+    finally:
+        prog.stopped(stage)
 
 
 def _logged(out: ShardOut) -> ShardOut:
@@ -95,39 +115,107 @@ def scheduled_tag() -> str:
     return when.isoformat() if when is not None else current_run_id()
 
 
+Submitted = list[tuple[str, PrefectFuture]]  # (stage, future) in submission order
+
+
+def _submit_generate(run: PipelineRun, plan: Plan) -> Submitted:
+    prog, out = progress.current(), []
+    for shard in plan.shards:
+        stage = run.cfg.sources[shard.source_index].name
+        prog.planned(stage)
+        out.append((stage, generate_task.with_options(task_run_name=f"{shard.label} generate").submit(run, shard)))
+    return out
+
+
+def _submit_rest(run: PipelineRun, plan: Plan, gens: Submitted) -> tuple[Submitted, list[PrefectFuture]]:
+    """Each shard's judge (if any) and heuristics tasks after its generate task; the last ones."""
+    prog, every, finals = progress.current(), [], []
+    for shard, (_, out) in zip(plan.shards, gens, strict=True):
+        if run.cfg.judge is not None:
+            prog.planned("judge")
+            out = judge_task.with_options(task_run_name=f"{shard.label} judge").submit(run, out)
+            every.append(("judge", out))
+        prog.planned("heuristics")
+        out = heuristics_task.with_options(task_run_name=f"{shard.label} heuristics").submit(run, out)
+        every.append(("heuristics", out))
+        finals.append(out)
+    return every, finals
+
+
+def _track(submitted: Submitted) -> None:
+    """Wait for every task, counting each in the progress display as it finishes (on any runner)."""
+    prog, stage_of = progress.current(), {id(f): stage for stage, f in submitted}
+    for f in as_completed([f for _, f in submitted]):
+        state = f.state
+        out = f.result() if state.is_completed() else None
+        prog.finished(out.stage if out is not None else stage_of[id(f)], cached=bool(out and out.cached))
+
+
+def judge_placement(run: PipelineRun) -> Placement | None:
+    """Shared / both loaded / sequential (generators/engines/placement.py); None without a judge."""
+    if run.cfg.judge is None:
+        return None
+    return placement_here(run.cfg.engine, run.judge_engine_config())
+
+
+def release(run: PipelineRun, cfg: EngineConfig) -> None:
+    """Free the engine `run` holds for `cfg`: the engine factory's own `release` when it has one
+    (scripted engines in tests), else the shared in-process engine's (generators/engines)."""
+    own = getattr(run.engine_factory, "release", None)
+    if own is not None:
+        own(cfg)
+    elif run.engine_factory is default_engine:
+        release_engine(cfg)
+
+
 @flow(name="synthloom-pipeline-shards", validate_parameters=False)
 def shards_flow(run: PipelineRun) -> dict[str, Any]:
-    """Plan shards, run shard x stage tasks (on the configured task runner), publish."""
+    """Plan shards, run shard x stage tasks (on the configured task runner), publish. With a judge on
+    another model that does not fit beside the generator: every shard generates, the generator is
+    freed, then every shard is judged."""
     started = time.perf_counter()
+    prog = progress.current()
     plan = run.plan()
     run_key = run.run_key(plan)
     done = published_refs(run, run_key)
     if done is not None:
         get_run_logger().info("this run (key %s) is already published: %s", run_key[:12], ", ".join(done))
         return run_summary(done, [], time.perf_counter() - started, already_published=True)
+    placement = judge_placement(run)
+    sequential = placement is not None and placement.mode == "sequential"
+    prog.phase("calibrating the judge" if run.needs_judge_gate() else "")
     run, gate_result = run.gated()  # before any generation: a judge that cannot filter stops the run here
+    prog.phase("")
     if gate_result is not None:
         get_run_logger().info(gate_result.note())
-    finals, every = [], []
+    if sequential:
+        release(run, run.judge_engine_config())  # the gate loaded it to calibrate; generation comes first
     with shard_task_options(run.cfg):
-        for shard in plan.shards:
-            out = generate_task.with_options(task_run_name=f"{shard.label} generate").submit(run, shard)
-            every.append(out)
-            if run.cfg.judge is not None:
-                out = judge_task.with_options(task_run_name=f"{shard.label} judge").submit(run, out)
-                every.append(out)
-            out = heuristics_task.with_options(task_run_name=f"{shard.label} heuristics").submit(run, out)
-            every.append(out)
-            finals.append(out)
+        gens = _submit_generate(run, plan)
+        if sequential:
+            _track(gens)
+            [f.result() for _, f in gens]  # a failed shard stops the run before the judge loads
+            release(run, run.cfg.engine)
+            prog.phase("generator freed; judging")
+            rest, finals = _submit_rest(run, plan, gens)
+            _track(rest)
+        else:
+            rest, finals = _submit_rest(run, plan, gens)
+            _track(gens + rest)
+    every = [f for _, f in gens + rest]
     task_outs = [f.result() for f in every]  # in submission order: the first failure raises its own error
     outs = [f.result() for f in finals]
+    prog.phase("merge, dedup, decontaminate, publish")
     publish_started = time.perf_counter()
     versions = publish_run_task(run, plan, outs, run_key)
     publish_seconds = time.perf_counter() - publish_started
     llm = {s.name for s in run.cfg.sources} | {"judge"}
     wall = time.perf_counter() - started
     note = gate_result.note() if gate_result is not None else None
-    return run_summary([v.ref for v in versions], task_outs, wall, llm, publish_seconds, judge_gate=note)
+    judge_line = placement.line() if placement is not None else None
+    return run_summary(
+        [v.ref for v in versions], task_outs, wall, llm, publish_seconds, judge_gate=note, judge_engine=judge_line
+    )
 
 
 def engine_factory() -> EngineFactory:

@@ -173,6 +173,7 @@ def run_summary(
     publish_seconds: float = 0.0,
     already_published: bool = False,
     judge_gate: str | None = None,
+    judge_engine: str | None = None,
 ) -> dict[str, Any]:
     """What `synthloom run` prints and returns: versions, per stage the shard tasks run vs loaded
     from checkpoints and their seconds in this run (shards overlap, so these add up to more than the
@@ -196,4 +197,5 @@ def run_summary(
         "llm_seconds": round(llm, 3),
         "outside_llm_share": round(min(1.0, (other + publish_seconds) / wall), 4) if wall > 0 else 0.0,
         "judge_gate": judge_gate,
+        "judge_engine": judge_engine,  # shared | both loaded (fit) | sequential (generator freed first)
     }

@@ -80,6 +80,8 @@ class BatchingEngine:
         self._pending: list[_Request] = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._running = 0  # requests in the engine call under way
+        self._closed = False
 
     # -- Engine protocol ---------------------------------------------------------------------------
     def complete(self, prompts: Sequence[str], params: Sequence[SamplingConfig]) -> list[Completion]:
@@ -112,27 +114,44 @@ class BatchingEngine:
             self._cond.notify_all()
         return [r.future.result() for r in reqs]
 
+    def in_flight(self) -> int:
+        """Requests waiting or in the engine call under way (the progress display reads this)."""
+        with self._cond:
+            return len(self._pending) + self._running
+
+    def close(self) -> None:
+        """Stop the dispatcher once the queued work is done, so the inner engine can be freed."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=60)
+
     def _ensure_thread(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"the engine for {self.model_id} was released; it cannot take new requests")
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._loop, name="engine-dispatcher", daemon=True)
             self._thread.start()
 
-    def _take_batch(self) -> list[_Request]:
+    def _take_batch(self) -> list[_Request] | None:
         """Wait for work; then keep gathering while requests still arrive (every `gather_s`), up to
-        `max_in_flight`: shards that finish a step together land in the same engine call."""
+        `max_in_flight`: shards that finish a step together land in the same engine call. None: closed."""
         with self._cond:
             while not self._pending:
+                if self._closed:
+                    return None
                 self._cond.wait()
             seen = -1
             while len(self._pending) < self.max_in_flight and len(self._pending) != seen:
                 seen = len(self._pending)
                 self._cond.wait(self.gather_s)
             batch, self._pending = self._pending[: self.max_in_flight], self._pending[self.max_in_flight :]
+            self._running = len(batch)
             return batch
 
     def _loop(self) -> None:
-        while True:
-            batch = self._take_batch()
+        while (batch := self._take_batch()) is not None:
             started = time.perf_counter()
             try:
                 items = [self.inner.prepare(r.kind, r.payload, r.params, r.json_schema) for r in batch]
@@ -141,6 +160,9 @@ class BatchingEngine:
                 for r in batch:
                     r.future.set_exception(err)
                 continue
+            finally:
+                with self._cond:
+                    self._running = 0
             for r, out in zip(batch, outs, strict=True):
                 r.future.set_result(out)
             self._record(len(batch), sum(o.completion_tokens for o in outs), time.perf_counter() - started)
@@ -165,3 +187,21 @@ def batched(inner: Any, max_in_flight: int) -> BatchingEngine:
             engine = _SHARED[id(inner)] = BatchingEngine(inner, max_in_flight)
         engine.max_in_flight = max_in_flight
         return engine
+
+
+def live_stats() -> tuple[int, int] | None:
+    """(requests in flight, completion tokens so far) over this process's batching engines; None
+    when there is none (an HTTP or scripted engine, or Ray workers: they are not in this process)."""
+    with _SHARED_LOCK:
+        engines = list(_SHARED.values())
+    if not engines:
+        return None
+    return sum(e.in_flight() for e in engines), sum(e.stats.completion_tokens for e in engines)
+
+
+def release_batched(inner: Any) -> None:
+    """Stop and forget the BatchingEngine over `inner` (before `inner` itself is freed)."""
+    with _SHARED_LOCK:
+        engine = _SHARED.pop(id(inner), None)
+    if engine is not None:
+        engine.close()

@@ -92,7 +92,8 @@ class VllmEngine:
 
     def complete(self, prompts: Sequence[str], params: Sequence[SamplingConfig]) -> list[Completion]:
         check_lengths(prompts, params)
-        return self.run_prepared([self.prepare("complete", p, sp) for p, sp in zip(prompts, params, strict=True)])
+        items = [self.prepare("complete", p, sp) for p, sp in zip(prompts, params, strict=True)]
+        return self.run_prepared(items, self.config.show_progress)
 
     def chat(
         self,
@@ -102,7 +103,7 @@ class VllmEngine:
     ) -> list[Completion]:
         check_lengths(conversations, params)
         items = [self.prepare("chat", c, sp, json_schema) for c, sp in zip(conversations, params, strict=True)]
-        return self.run_prepared(items)
+        return self.run_prepared(items, self.config.show_progress)
 
     def prepare(
         self, kind: str, payload: Any, params: SamplingConfig, json_schema: dict[str, Any] | None = None
@@ -112,11 +113,13 @@ class VllmEngine:
         text = payload if kind == "complete" else self.render_chat(payload, add_generation_prompt=True)
         return {"prompt_token_ids": self._encode_raw(text)}, self._params(params, json_schema)
 
-    def run_prepared(self, items: Sequence[tuple[dict[str, Any], Any]]) -> list[Completion]:
+    def run_prepared(self, items: Sequence[tuple[dict[str, Any], Any]], bars: bool = False) -> list[Completion]:
+        """One `generate` call. No per-call tqdm bar by default: a pipeline run has its own progress
+        display (flows/progress.py); direct `complete`/`chat` calls show one if engine.show_progress."""
         if not items:
             return []
         prompts, params = [i[0] for i in items], [i[1] for i in items]
-        outs = self.llm.generate(prompts, params, use_tqdm=self.config.show_progress)
+        outs = self.llm.generate(prompts, params, use_tqdm=bars)
         return [_completion(o) for o in outs]
 
     def render_chat(self, messages: ChatMessages, add_generation_prompt: bool) -> str:
@@ -176,9 +179,13 @@ _ENGINES: dict[str, VllmEngine] = {}
 _LOCK = threading.Lock()
 
 
+def _key(config: EngineConfig) -> str:
+    return config.model_copy(update={"show_progress": True}).model_dump_json()
+
+
 def shared_vllm_engine(config: EngineConfig) -> VllmEngine:
     """The process-wide engine for this config (model weights load once per process)."""
-    key = config.model_copy(update={"show_progress": True}).model_dump_json()
+    key = _key(config)
     with _LOCK:
         if key not in _ENGINES:
             _ENGINES[key] = VllmEngine(config)
@@ -193,6 +200,33 @@ def shutdown_engines() -> None:
         engines = list(_ENGINES.values())
         _ENGINES.clear()
     for engine in engines:
-        core = getattr(getattr(engine.llm, "llm_engine", None), "engine_core", None)
-        if core is not None and hasattr(core, "shutdown"):
-            core.shutdown()
+        _shutdown(engine)
+
+
+def _shutdown(engine: VllmEngine) -> None:
+    core = getattr(getattr(engine.llm, "llm_engine", None), "engine_core", None)
+    if core is not None and hasattr(core, "shutdown"):
+        core.shutdown()
+
+
+def release_vllm_engine(config: EngineConfig) -> bool:
+    """Free this config's shared engine: stop its dispatcher and engine-core process, drop every
+    reference, collect, and empty the CUDA cache where there is one. False if none was loaded."""
+    import gc
+
+    from generators.engines.batching import release_batched
+
+    with _LOCK:
+        engine = _ENGINES.pop(_key(config), None)
+    if engine is None:
+        return False
+    release_batched(engine)
+    _shutdown(engine)
+    del engine.llm
+    del engine
+    gc.collect()
+    if _cuda_available():
+        import torch
+
+        torch.cuda.empty_cache()
+    return True
