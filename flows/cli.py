@@ -103,17 +103,14 @@ def generate_magpie(
 
     Example:  synthloom generate magpie --n 200 --dataset magpie_demo --config gpu.yaml
     """
+    from flows import one_off
     from flows.store import check_name
-    from generators.engines.models import resolve_model
     from schemas.config import GenerateConfig, load_config
 
     check_name(dataset)
     overrides = {k: v for k, v in {"magpie.n": n, "magpie.turns": turns}.items() if v is not None}
     cfg: GenerateConfig = load_config(GenerateConfig, config, overrides)
-    if cfg.engine.backend == "vllm":
-        resolve_model(cfg.engine.model, cfg.engine.vllm.allow_hub_download)  # fail before any work
-    version = _run_flow(cfg, dataset, data_dir)
-    _print_summary(data_dir, version)
+    _run_one_off(one_off.magpie(dataset, cfg), data_dir, "synthloom generate magpie")
 
 
 def _prefect_env() -> None:
@@ -140,11 +137,23 @@ class _NoUserErrorTracebacks(logging.Filter):
         return True
 
 
-def _run_flow(cfg: Any, dataset: str, data_dir: Path) -> Any:
-    _prefect_env()
-    from flows.pipeline import magpie_flow
+def _run_one_off(cfg: Any, data_dir: Path, label: str) -> None:
+    """A one-off command's pipeline (flows/one_off.py) through the same run path as `synthloom run`:
+    checkpointed shards, resume after a kill, one publish per run key."""
+    _check_models(cfg)
+    root = data_dir.resolve() / "datasets"
+    summary = _run_locked(cfg, root, "", label)
+    _print_run(summary, data_dir)
 
-    return magpie_flow(cfg, dataset, str(data_dir / "datasets"))
+
+def _check_models(cfg: Any) -> None:
+    """Every vLLM model the pipeline names resolves locally: fail before any work."""
+    from generators.engines.models import resolve_model
+
+    judges = [j for j in (cfg.judge, cfg.pairwise) if j is not None and "engine" in j.model_fields_set]
+    for e in [cfg.engine, *(j.engine for j in judges)]:
+        if e.backend == "vllm":
+            resolve_model(e.model, e.vllm.allow_hub_download)
 
 
 def _print_summary(data_dir: Path, version: Any) -> None:
@@ -189,38 +198,38 @@ def _print_summary(data_dir: Path, version: Any) -> None:
 
 
 def _transform(op: str, ref: str, out: str, config: Path | None, data_dir: Path, overrides: dict | None = None) -> None:
+    from flows import one_off
     from flows.store import DatasetStore, check_name
-    from flows.transforms import load_transform_config
 
     check_name(out)
-    cfg = load_transform_config(config, overrides)
+    cfg = one_off.load_transform_config(config, overrides)
     source = DatasetStore(data_dir / "datasets").get(ref)  # fail on a bad ref before any work
-    _prefect_env()
-    from flows.pipeline import transform_flow
-
-    version = transform_flow(op, str(data_dir / "datasets"), source.ref, out, cfg)
-    _print_summary(data_dir, version)
+    has_candidates = op == "pairwise" and "candidates" in source.read().column_names
+    pipeline = one_off.transform(op, source.ref, out, cfg, has_candidates)
+    _run_one_off(pipeline, data_dir, f"synthloom {op.replace('_', ' ')} {source.ref}")
 
 
 def _source(
     kind: str, name: str, inputs: list[str], config: Path | None, data_dir: Path, parent: str | None = None
 ) -> None:
-    from flows.sources import load_sources_config
+    from flows import one_off
     from flows.store import DatasetStore, check_name
 
     check_name(name)
-    cfg = load_sources_config(config)
+    cfg = one_off.load_sources_config(config)
     if parent is not None:
         parent = DatasetStore(data_dir / "datasets").get(parent).ref  # fail on a bad ref before any work
     if inputs:
         from generators.documents import read_documents
 
         read_documents(inputs, cfg.text_to_instructions.read)  # no usable input: one line, before Prefect starts
-    _prefect_env()
-    from flows.pipeline import source_flow
-
-    for version in source_flow(kind, str(data_dir / "datasets"), name, inputs, cfg, parent):
-        _print_summary(data_dir, version)
+    if kind == "from_text":
+        pipeline = one_off.from_text(name, inputs, cfg)
+    elif kind == "personas":
+        pipeline = one_off.personas(name, inputs, parent, cfg)
+    else:
+        pipeline = one_off.persona_tasks(name, parent, cfg)
+    _run_one_off(pipeline, data_dir, f"synthloom generate {kind}")
 
 
 SourceConfigOpt = typer.Option(
@@ -304,13 +313,9 @@ PipelineArg = typer.Argument(..., help="Pipeline YAML: dataset, engine, sources,
 
 def _load_pipeline(pipeline: Path) -> Any:
     from flows.pipeline_config import load_pipeline_config
-    from generators.engines.models import resolve_model
 
     cfg = load_pipeline_config(pipeline)
-    engines = [cfg.engine] + ([cfg.judge.engine] if cfg.judge and "engine" in cfg.judge.model_fields_set else [])
-    for e in engines:
-        if e.backend == "vllm":
-            resolve_model(e.model, e.vllm.allow_hub_download)  # fail before any work
+    _check_models(cfg)
     return cfg
 
 
@@ -781,7 +786,50 @@ def main() -> None:
         # `query` reads through pyarrow datasets, which import pandas on first use (~0.3-0.6 s of a
         # sub-second command) without needing it: tell pyarrow pandas is absent, for this process only.
         sys.meta_path.insert(0, _NoPandas())
+        # Building typer's command tree imports pydantic and rich (~0.3 s): a plain `query` call skips it.
+        if (parsed := _query_args(sys.argv[1:])) is not None:
+            sys.exit(_query_fast(*parsed))
     app()
+
+
+_QUERY_OPTIONS = {"--format": "fmt", "-f": "fmt", "--data-dir": "data_dir"}
+
+
+def _query_args(args: list[str]) -> tuple[str, str, Path] | None:
+    """(sql, format, data dir) of a plain `[--debug] [--verbose] query SQL [--format F] [--data-dir D]`;
+    None for anything else (help, a bad format, an unknown option), which typer then parses and explains."""
+    head = args.index("query")
+    if any(a not in ("--debug", "--verbose") for a in args[:head]):
+        return None
+    values: dict[str, str] = {"fmt": "table", "data_dir": os.environ.get("SYNTHLOOM_DATA_DIR", "data")}
+    positional: list[str] = []
+    rest = iter(args[head + 1 :])
+    for arg in rest:
+        name, eq, value = arg.partition("=")
+        if arg in _QUERY_OPTIONS or (eq and name.startswith("--") and name in _QUERY_OPTIONS):
+            given = value if eq else next(rest, None)
+            if given is None:
+                return None
+            values[_QUERY_OPTIONS[name]] = given
+        elif arg.startswith("-"):
+            return None
+        else:
+            positional.append(arg)
+    if len(positional) != 1 or values["fmt"] not in ("table", "csv", "json"):
+        return None
+    for flag, env in (("--debug", DEBUG_ENV), ("--verbose", VERBOSE_ENV)):
+        if flag in args[:head]:
+            os.environ[env] = "1"
+    return positional[0], values["fmt"], Path(values["data_dir"])
+
+
+def _query_fast(sql: str, fmt: str, data_dir: Path) -> int:
+    """`query_cmd` without typer's command tree; its exit code (2 for a user error, as under typer)."""
+    try:
+        query_cmd(sql, fmt, data_dir)
+    except typer.Exit as done:
+        return done.exit_code
+    return 0
 
 
 class _NoPandas:

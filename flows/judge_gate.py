@@ -106,8 +106,8 @@ def gate(report: CalibrationReport, judge: JudgeConfig, cached: bool, where: str
 def judge_settings(path: Path | None) -> tuple[JudgeConfig, EngineConfig, float]:
     """(judge, its engine, threshold) from a pipeline YAML (has `sources:`) or a score/filter config
     (`judge:` / `heuristics:` sections); defaults without a file. Threshold: min_judge_score, else 3."""
+    from flows.one_off import TransformConfig
     from flows.pipeline_config import load_pipeline_config
-    from flows.transforms import TransformConfig
     from schemas.config import load_config
 
     raw = load_config(_Raw, path).model_extra if path is not None else {}
@@ -115,7 +115,7 @@ def judge_settings(path: Path | None) -> tuple[JudgeConfig, EngineConfig, float]
         cfg = load_pipeline_config(path)  # type: ignore[arg-type]
         judge = cfg.judge or JudgeConfig()
         engine = judge.engine if "engine" in judge.model_fields_set else cfg.engine
-        return judge, engine, cfg.heuristics.min_judge_score or 3.0
+        return judge, engine, (cfg.heuristics.min_judge_score if cfg.heuristics else None) or 3.0
     tcfg = load_config(TransformConfig, path)
     return tcfg.judge, tcfg.judge.engine, tcfg.heuristics.min_judge_score or 3.0
 

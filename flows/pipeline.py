@@ -1,6 +1,8 @@
-"""Prefect flows (the only modules that import Prefect are this one and flows/tasks.py, train.py,
-runners.py). One-off flows wrap one stage each; `pipeline_flow` is the whole DAG of a YAML config:
-per shard generate -> judge -> heuristics tasks, then merge/dedup/decontaminate/publish."""
+"""Prefect flows (the only modules that import Prefect are this one and flows/train.py, runners.py,
+serving.py, schedules.py). `pipeline_flow` is the whole DAG of one pipeline config, and the only
+way data is generated or transformed: `synthloom run` and every one-off command (flows/one_off.py)
+run it. Per shard: the source's task, then each shard stage's task (judge, heuristics, ...), then
+merge/dedup/decontaminate/publish."""
 
 from __future__ import annotations
 
@@ -25,13 +27,10 @@ from flows.pipeline_finish import publish_run, published_refs, run_summary
 from flows.pipeline_run import EngineFactory, PipelineRun, ShardOut, default_engine
 from flows.runners import shard_task_options, task_runner_for
 from flows.shard_plan import Plan, Shard
-from flows.sources import SourcesConfig
 from flows.store import Version
-from flows.tasks import magpie_task, publish_task, source_task, transform_task
-from flows.transforms import TransformConfig
 from generators.engines import release_engine
 from generators.engines.placement import Placement, placement_here
-from schemas.config import EngineConfig, GenerateConfig, parse_config
+from schemas.config import EngineConfig, parse_config
 from schemas.errors import ConfigError
 
 ENGINE_FACTORY_ENV = "SYNTHLOOM_ENGINE_FACTORY"
@@ -39,28 +38,6 @@ ENGINE_FACTORY_ENV = "SYNTHLOOM_ENGINE_FACTORY"
 
 def current_run_id() -> str:
     return str(flow_run.get_id() or uuid.uuid4())
-
-
-@flow(name="synthloom-magpie", validate_parameters=False)
-def magpie_flow(config: GenerateConfig, dataset: str, root: str) -> Version:
-    """Magpie generation, then publish one new version of `dataset` under `root`."""
-    run_id = current_run_id()
-    result = magpie_task(config, run_id)
-    return publish_task(root, dataset, result, config, run_id)
-
-
-@flow(name="synthloom-transform", validate_parameters=False)
-def transform_flow(op: str, root: str, ref: str, out: str, config: TransformConfig) -> Version:
-    """score / pairwise / filter / dedup one published version into a new version of `out`."""
-    return transform_task(op, root, ref, out, config, current_run_id())
-
-
-@flow(name="synthloom-generate", validate_parameters=False)
-def source_flow(
-    kind: str, root: str, name: str, inputs: list[str], config: SourcesConfig, parent: str | None = None
-) -> list[Version]:
-    """from_text / personas / persona_tasks: generate and publish (one or two versions)."""
-    return source_task(kind, root, name, inputs, config, current_run_id(), parent)
 
 
 # -- the whole DAG from one YAML config (synthloom run / serve) -----------------------------------
@@ -72,16 +49,11 @@ def generate_task(run: PipelineRun, shard: Shard) -> ShardOut:
         return _logged(run.generate(shard))
 
 
-@task(name="judge", cache_policy=NO_CACHE)
-def judge_task(run: PipelineRun, prev: ShardOut) -> ShardOut:
-    with _running("judge"):
-        return _logged(run.judge(prev))
-
-
-@task(name="heuristics", cache_policy=NO_CACHE)
-def heuristics_task(run: PipelineRun, prev: ShardOut) -> ShardOut:
-    with _running("heuristics"):
-        return _logged(run.heuristics(prev))
+@task(name="stage", cache_policy=NO_CACHE)
+def stage_task(run: PipelineRun, name: str, prev: ShardOut) -> ShardOut:
+    """Shard stage `name` (judge, heuristics, ...: PipelineRun.shard_stages) on one shard."""
+    with _running(name):
+        return _logged(run.step(name, prev))
 
 
 @task(name="merge-dedup-decontaminate-publish", cache_policy=NO_CACHE)
@@ -128,16 +100,15 @@ def _submit_generate(run: PipelineRun, plan: Plan) -> Submitted:
 
 
 def _submit_rest(run: PipelineRun, plan: Plan, gens: Submitted) -> tuple[Submitted, list[PrefectFuture]]:
-    """Each shard's judge (if any) and heuristics tasks after its generate task; the last ones."""
+    """Each shard's stage tasks (judge, heuristics, ...: whichever are configured) after its generate
+    task; returns them all, and each shard's last one."""
     prog, every, finals = progress.current(), [], []
+    names = [s.name for s in run.shard_stages()]
     for shard, (_, out) in zip(plan.shards, gens, strict=True):
-        if run.cfg.judge is not None:
-            prog.planned("judge")
-            out = judge_task.with_options(task_run_name=f"{shard.label} judge").submit(run, out)
-            every.append(("judge", out))
-        prog.planned("heuristics")
-        out = heuristics_task.with_options(task_run_name=f"{shard.label} heuristics").submit(run, out)
-        every.append(("heuristics", out))
+        for name in names:
+            prog.planned(name)
+            out = stage_task.with_options(task_run_name=f"{shard.label} {name}").submit(run, name, out)
+            every.append((name, out))
         finals.append(out)
     return every, finals
 
@@ -209,7 +180,7 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
     publish_started = time.perf_counter()
     versions = publish_run_task(run, plan, outs, run_key)
     publish_seconds = time.perf_counter() - publish_started
-    llm = {s.name for s in run.cfg.sources} | {"judge"}
+    llm = {s.name for s in run.cfg.sources} | {s.name for s in run.shard_stages() if s.engine is not None}
     wall = time.perf_counter() - started
     note = gate_result.note() if gate_result is not None else None
     judge_line = placement.line() if placement is not None else None

@@ -18,7 +18,7 @@ bad value stops the run before any model loads, with the key's dotted path in th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -27,40 +27,11 @@ from filters.dedup import DedupConfig
 from filters.heuristics import HeuristicsConfig
 from filters.judge import JudgeConfig
 from filters.semantic import SemanticDedupConfig
+from flows.sources import Source
 from flows.store import check_name
-from generators.personas import PersonaTasksConfig
-from generators.text_to_instructions import TextToInstructionsConfig
-from schemas.config import EngineConfig, Frozen, MagpieConfig, load_config, sampling_limits
+from generators.responses import CandidatesConfig
+from schemas.config import EngineConfig, Frozen, load_config, sampling_limits
 from schemas.errors import DatasetError
-
-NAME_PATTERN = r"^[a-z][a-z0-9_]{0,30}$"
-
-
-class MagpieSource(Frozen):
-    kind: Literal["magpie"]
-    name: str = Field("magpie", pattern=NAME_PATTERN, description="stage name in the manifest; unique per source")
-    magpie: MagpieConfig = MagpieConfig()
-
-
-class FromTextSource(Frozen):
-    kind: Literal["from_text"]
-    name: str = Field("from_text", pattern=NAME_PATTERN)
-    inputs: tuple[str, ...] = Field(..., min_length=1, description="files, folders or globs of txt/md/jsonl/parquet")
-    docs_per_shard: int = Field(4, ge=1, description="documents per shard (a shard is the unit of resume)")
-    corpus: bool = Field(True, description="also publish the instruction-augmented corpus as <dataset>_corpus")
-    text_to_instructions: TextToInstructionsConfig = TextToInstructionsConfig()
-
-
-class PersonaTasksSource(Frozen):
-    kind: Literal["persona_tasks"]
-    name: str = Field("persona_tasks", pattern=NAME_PATTERN)
-    personas: str = Field("seeds", description="'seeds' (the shipped seed file) or a personas dataset NAME@vN")
-    seed_file: Path | None = Field(None, description="with personas='seeds': another JSONL of {'persona': ...}")
-    limit: int | None = Field(None, ge=1, description="use only the first N personas")
-    persona_tasks: PersonaTasksConfig = PersonaTasksConfig()
-
-
-Source = Annotated[MagpieSource | FromTextSource | PersonaTasksSource, Field(discriminator="kind")]
 
 
 class PipelineConfig(Frozen):
@@ -68,8 +39,10 @@ class PipelineConfig(Frozen):
     engine: EngineConfig = EngineConfig()
     shard_size: int = Field(32, ge=1, description="Magpie conversations / personas per shard")
     sources: tuple[Source, ...] = Field(..., min_length=1)
+    candidates: CandidatesConfig | None = Field(None, description="extra sampled responses per row (for pairwise)")
     judge: JudgeConfig | None = Field(None, description="rubric judge; omit to skip (min_judge_score needs it)")
-    heuristics: HeuristicsConfig = HeuristicsConfig()
+    pairwise: JudgeConfig | None = Field(None, description="pairwise judge: rows become DPO pairs; null: off")
+    heuristics: HeuristicsConfig | None = Field(HeuristicsConfig(), description="quality heuristics; null: off")
     dedup: DedupConfig | None = Field(DedupConfig(), description="also against every earlier version; null: skip")
     semantic_dedup: SemanticDedupConfig | None = Field(
         None, description="after dedup: drop paraphrased instructions by embedding similarity; null: off"

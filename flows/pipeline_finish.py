@@ -15,11 +15,11 @@ from filters.base import split_rows
 from filters.decontaminate import Decontaminate
 from filters.dedup import Dedup
 from filters.semantic import SemanticDedup
+from flows.indexes import dedup_index_dir, semantic_index_dir, sync_index, sync_semantic_index
 from flows.pipeline_run import PipelineRun, ShardOut
 from flows.publish import publish_version
 from flows.shard_plan import Plan
 from flows.store import DatasetStore, Version
-from flows.transforms import semantic_index_dir, sync_index, sync_semantic_index
 from generators.documents import skipped_rejects
 from schemas.manifest import StageStats
 from schemas.result import StageResult
@@ -65,7 +65,7 @@ def gather(run: PipelineRun, plan: Plan, outs: list[ShardOut]) -> Gathered:
             g.add_stats(ck.stats)
             g.rejects.append(ck.read("rejects"))
         g.rows.append(run.read(out))
-    order = [r.stats.name for r in plan.reads] + [s.name for s in run.cfg.sources] + ["judge", "heuristics"]
+    order = [r.stats.name for r in plan.reads] + [s.name for s in (*run.cfg.sources, *run.shard_stages())]
     g.stages = {n: g.stages[n] for n in order if n in g.stages} | g.stages
     return g
 
@@ -89,8 +89,7 @@ def filter_all(run: PipelineRun, store: DatasetStore, g: Gathered) -> pa.Table:
     g.add_result(result)
     if run.cfg.dedup is not None:
         sync_index(store, run.cfg.dataset, run.cfg.dedup)
-        index_dir = store.root / run.cfg.dataset / ".dedup-index"
-        result = Dedup(config=run.cfg.dedup, index_dir=index_dir)(result.rows)
+        result = Dedup(config=run.cfg.dedup, index_dir=dedup_index_dir(store, run.cfg.dataset))(result.rows)
         g.add_result(result)
     if run.cfg.semantic_dedup is not None:
         sync_semantic_index(store, run.cfg.dataset, run.cfg.semantic_dedup)
@@ -148,6 +147,25 @@ def publish_corpus(
     n = table.num_rows
     stats = [StageStats(name="augment", rows_in=n, rows_out=n, rejected=0)]
     return publish_version(store, name, table, [], stats, config, run.run_id, [main.ref])
+
+
+def run_in_process(run: PipelineRun) -> list[Version]:
+    """The whole run in this process, shard after shard, without Prefect: the steps pipeline_flow
+    runs as tasks (for tests and notebooks; no task runner, no overlap). Resumes and publishes once
+    the same way."""
+    plan = run.plan()
+    run_key = run.run_key(plan)
+    store = DatasetStore(run.root)
+    if (done := published_refs(run, run_key)) is not None:
+        return [store.get(ref) for ref in done]
+    run, _ = run.gated()
+    outs = []
+    for shard in plan.shards:
+        out = run.generate(shard)
+        for stage in run.shard_stages():
+            out = run.step(stage.name, out)
+        outs.append(out)
+    return publish_run(run, plan, outs, run_key)
 
 
 def published_refs(run: PipelineRun, run_key: str) -> list[str] | None:

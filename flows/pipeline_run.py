@@ -20,25 +20,22 @@ from typing import Any
 import pyarrow as pa
 
 from filters.heuristics import Heuristics, HeuristicsConfig
-from filters.judge import RubricJudge
+from filters.judge import PairwiseJudge, RubricJudge
 from flows.checkpoints import Checkpoint, Checkpoints, cache_key
 from flows.judge_gate import GateResult, calibrated, gate
-from flows.pipeline_config import FromTextSource, MagpieSource, PersonaTasksSource, PipelineConfig
-from flows.shard_plan import Plan, Shard, plan_shards
+from flows.pipeline_config import PipelineConfig
+from flows.shard_plan import Plan, Shard, plan_context, plan_shards
+from flows.sources import kind_of
 from generators.engines import make_engine
 from generators.engines.batching import batched
-from generators.magpie import Magpie
-from generators.personas import PersonaTasks
-from generators.text_to_instructions import TextToInstructions
+from generators.responses import Candidates
 from schemas.config import EngineConfig
 from schemas.engine import Engine
 from schemas.manifest import StageStats
-from schemas.result import StageResult
+from schemas.stage import Stage, StageContext
 
 log = logging.getLogger(__name__)
 
-JUDGE_VERSION = "2"  # 2: judge_score column (expected score from logprobs)
-HEURISTICS_VERSION = "1"
 EngineFactory = Callable[[EngineConfig], Engine]
 
 
@@ -46,7 +43,22 @@ def default_engine(cfg: EngineConfig) -> Engine:
     """make_engine, looked up at call time (vLLM engines are shared per process: loaded once). An
     in-process vLLM engine is fed through one BatchingEngine, so concurrent shard workers share its batches."""
     engine = make_engine(cfg)
-    return batched(engine, cfg.max_in_flight) if cfg.backend == "vllm" else engine
+    batchable = cfg.backend == "vllm" and hasattr(engine, "prepare")  # a scripted stand-in is used as is
+    return batched(engine, cfg.max_in_flight) if batchable else engine
+
+
+@dataclass(frozen=True)
+class ShardStage:
+    """A stage every shard goes through after its source (judge, heuristics, ...), in pipeline order."""
+
+    name: str
+    stage: Stage
+    identity: Any  # what about the stage's config decides its output (the checkpoint key)
+    engine: EngineConfig | None  # None: the stage needs no model
+
+    def key(self, prev_key: str) -> str:
+        engine = self.engine.identity() if self.engine is not None else None
+        return cache_key(self.name, self.stage.version, self.identity, engine, prev_key)
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,9 @@ class PipelineRun:
 
     def judge_engine_config(self) -> EngineConfig:
         """The judge's own engine when its config sets one, else the pipeline's (one model loaded)."""
-        judge = self.cfg.judge
+        return self._engine_of(self.cfg.judge)
+
+    def _engine_of(self, judge: Any) -> EngineConfig:
         return judge.engine if judge is not None and "engine" in judge.model_fields_set else self.cfg.engine
 
     def plan(self) -> Plan:
@@ -108,47 +122,59 @@ class PipelineRun:
         took = round(time.perf_counter() - started, 3)
         return ShardOut(shard, stage, key, (*chain, (stage, key)), found.stats.rows_out, cached, took)
 
+    def _context(self, name: str, engine: EngineConfig | None) -> StageContext:
+        make = (lambda: self.engine_factory(engine)) if engine is not None else None
+        return StageContext(name, self.run_id, make)
+
     def generate(self, shard: Shard) -> ShardOut:
+        """The shard's source stage (flows/sources/: each kind says how it cuts and what runs)."""
         source = self.cfg.sources[shard.source_index]
-        return self._step(shard.label, source.name, shard.key, (), lambda: self._generate(source, shard))
-
-    def _generate(self, source: Any, shard: Shard) -> tuple[dict[str, pa.Table], StageStats]:
-        """The source's stage, its rejects' `stage` set to the source name (as in the manifest)."""
-        tables, stats = self._run_source(source, shard)
-        rejects = tables["rejects"]
-        stage = pa.array([source.name] * rejects.num_rows, pa.string())
-        tables["rejects"] = rejects.set_column(rejects.schema.get_field_index("stage"), "stage", stage)
-        return tables, stats
-
-    def _run_source(self, source: Any, shard: Shard) -> tuple[dict[str, pa.Table], StageStats]:
-        engine = self.engine_factory(self.cfg.engine)
-        if isinstance(source, MagpieSource):
-            result = Magpie(config=shard.payload)(engine, self.run_id)
-            return _tables(result), result.stats.model_copy(update={"name": source.name})
-        if isinstance(source, FromTextSource):
-            t2i = TextToInstructions(config=shard.config)(shard.payload, engine, self.run_id)
-            stats = t2i.sft.stats.model_copy(update={"name": source.name})
-            return {**_tables(t2i.sft), "corpus": t2i.augmented}, stats
-        assert isinstance(source, PersonaTasksSource)
-        result = PersonaTasks(config=shard.config)(shard.payload, engine, self.run_id)
-        return _tables(result), result.stats.model_copy(update={"name": source.name})
-
-    def judge(self, prev: ShardOut) -> ShardOut:
-        judge = self.cfg.judge
-        if judge is None:
-            return prev
-        key = cache_key("judge", JUDGE_VERSION, judge.identity(), self.judge_engine_config().identity(), prev.key)
+        kind = kind_of(source)
 
         def make() -> tuple[dict[str, pa.Table], StageStats]:
-            rows = self.read(prev)
-            engine = self.engine_factory(self.judge_engine_config()) if rows.num_rows else _NoEngine()
-            result = RubricJudge(config=judge)(rows, engine)
-            return _tables(result), result.stats
+            stage = kind.stage(source, plan_context(self.cfg, self.root, self.tag))
+            result = stage.run(shard.inputs, self._context(source.name, self.cfg.engine if kind.needs_engine else None))
+            return result.tables(), result.stats
 
-        return self._step(prev.shard, "judge", key, prev.chain, make)
+        return self._step(shard.label, source.name, shard.key, (), make)
+
+    def shard_stages(self) -> list[ShardStage]:
+        """What runs on every shard after its source, in order: candidates, judge, pairwise, heuristics
+        (each only when configured)."""
+        cfg, out = self.cfg, []
+        if cfg.candidates is not None:
+            cands = Candidates(config=cfg.candidates)
+            out.append(ShardStage("candidates", cands, cfg.candidates.model_dump(mode="json"), cfg.engine))
+        if cfg.judge is not None:
+            judge = RubricJudge(config=cfg.judge)
+            out.append(ShardStage("judge", judge, cfg.judge.identity(), self.judge_engine_config()))
+        if cfg.pairwise is not None:
+            pairwise = PairwiseJudge(config=cfg.pairwise)
+            out.append(ShardStage("pairwise", pairwise, cfg.pairwise.identity(), self._engine_of(cfg.pairwise)))
+        if cfg.heuristics is not None:
+            h = self.heuristics_config()
+            out.append(ShardStage("heuristics", Heuristics(config=h), h.model_dump(mode="json"), None))
+        return out
+
+    def step(self, name: str, prev: ShardOut) -> ShardOut:
+        """Shard stage `name` over the rows of the shard's previous step (a checkpoint)."""
+        stage = next(s for s in self.shard_stages() if s.name == name)
+
+        def make() -> tuple[dict[str, pa.Table], StageStats]:
+            result = stage.stage.run(self.read(prev), self._context(name, stage.engine))
+            return result.tables(), result.stats
+
+        return self._step(prev.shard, name, stage.key(prev.key), prev.chain, make)
+
+    def judge(self, prev: ShardOut) -> ShardOut:
+        return self.step("judge", prev) if self.cfg.judge is not None else prev
+
+    def heuristics(self, prev: ShardOut) -> ShardOut:
+        return self.step("heuristics", prev) if self.cfg.heuristics is not None else prev
 
     def needs_judge_gate(self) -> bool:
-        return self.cfg.judge is not None and self.cfg.heuristics.min_judge_score is not None
+        h = self.cfg.heuristics
+        return self.cfg.judge is not None and h is not None and h.min_judge_score is not None
 
     def gated(self) -> tuple[PipelineRun, GateResult | None]:
         """This run after the judge gate (flows/judge_gate.py): unchanged when no judge threshold applies;
@@ -156,24 +182,14 @@ class PipelineRun:
         if not self.needs_judge_gate():
             return self, None
         judge, engine_cfg = self.cfg.judge, self.judge_engine_config()
-        threshold = float(self.cfg.heuristics.min_judge_score)  # type: ignore[arg-type]
+        threshold = float(self.cfg.heuristics.min_judge_score)  # type: ignore[arg-type,union-attr]
         report, cached, _ = calibrated(self.root, judge, engine_cfg, threshold, lambda: self.engine_factory(engine_cfg))
         result = gate(report, judge, cached)  # type: ignore[arg-type]
         return replace(self, judge_filter=result.filter_on_scores, calibration=result.manifest_entry()), result
 
     def heuristics_config(self) -> HeuristicsConfig:
-        cfg = self.cfg.heuristics
+        cfg = self.cfg.heuristics or HeuristicsConfig()
         return cfg if self.judge_filter else cfg.model_copy(update={"min_judge_score": None})
-
-    def heuristics(self, prev: ShardOut) -> ShardOut:
-        cfg = self.heuristics_config()
-        key = cache_key("heuristics", HEURISTICS_VERSION, cfg.model_dump(mode="json"), prev.key)
-
-        def make() -> tuple[dict[str, pa.Table], StageStats]:
-            result = Heuristics(config=cfg)(self.read(prev))
-            return _tables(result), result.stats
-
-        return self._step(prev.shard, "heuristics", key, prev.chain, make)
 
     # -- reading results back ---------------------------------------------------------------------
     def checkpoint(self, stage: str, key: str) -> Checkpoint:
@@ -190,20 +206,3 @@ class PipelineRun:
 
     def with_engine_factory(self, factory: EngineFactory) -> PipelineRun:
         return replace(self, engine_factory=factory)
-
-
-class _NoEngine:
-    """Stands in when a stage has no rows to send: no model is loaded just to score nothing."""
-
-    model_id = ""
-
-    def chat(self, conversations: list, params: list, json_schema: Any = None) -> list:
-        assert not conversations, "_NoEngine got work"
-        return []
-
-    def special_tokens(self) -> tuple[str, ...]:
-        return ()
-
-
-def _tables(result: StageResult) -> dict[str, pa.Table]:
-    return {"rows": result.rows, "rejects": result.rejects}

@@ -168,28 +168,39 @@ def _publish(store, name, texts, ids):
 
 
 def test_dedup_semantic_op_across_published_versions(tmp_path, monkeypatch):
-    """`synthloom dedup --semantic`'s op without Prefect: the second run drops a paraphrase of the first's rows."""
+    """`synthloom dedup --semantic`'s pipeline, run without Prefect: the second run drops a paraphrase
+    of the first's rows."""
     import filters.semantic.stage
-    import flows.transforms as tf
+    import flows.indexes
+    from flows import one_off
+    from flows.pipeline_finish import run_in_process
+    from flows.pipeline_run import PipelineRun
     from flows.store import DatasetStore
 
+    def run_transform(ref: str, run_id: str):
+        (version,) = run_in_process(
+            PipelineRun(one_off.transform("semantic_dedup", ref, "out", cfg), tmp_path, "", run_id)
+        )
+        return version
+
     emb = FakeEmbedder(FIXED)
-    monkeypatch.setattr(tf, "load_embedder", lambda model: emb)
+    monkeypatch.setattr(flows.indexes, "load_embedder", lambda model: emb)
     monkeypatch.setattr(filters.semantic.stage, "load_embedder", lambda model: emb)
     store = DatasetStore(tmp_path)
-    cfg = tf.TransformConfig(semantic_dedup=SemanticDedupConfig(threshold=0.85))
+    cfg = one_off.TransformConfig(semantic_dedup=SemanticDedupConfig(threshold=0.85))
     _publish(store, "src", ["reverse a list in python", "how do i flip a python list", "sort a dict by value"], None)
-    v1 = tf.run_transform("semantic_dedup", tmp_path, "src@v1", "out", cfg, "run-1")
+    v1 = run_transform("src@v1", "run-1")
     assert v1.read().column("id").to_pylist() == ["r0", "r2"]
     assert "semantic_dedup" in [s.name for s in v1.manifest().stages]
     _publish(store, "src", ["order a dictionary by its values", "brand new question"], ["n0", "n1"])
-    v2 = tf.run_transform("semantic_dedup", tmp_path, "src@v2", "out", cfg, "run-2")
+    v2 = run_transform("src@v2", "run-2")
     assert v2.read().column("id").to_pylist() == ["n1"]
     details = v2.read("rejects").column("detail").to_pylist()
     assert any(d.startswith("version=out@v1 kept=r2 similarity=0.90") for d in details)
-    assert SemanticIndex(tmp_path / "out" / ".semantic-index", cfg.semantic_dedup, "fake").versions() == {"out@v1"}
+    index = SemanticIndex(tmp_path / "out" / ".semantic-index", cfg.semantic_dedup, "fake")
+    assert index.versions() == {"out@v1", "out@v2"}  # the run core indexes each version right after publishing it
     assert emb.seen.count("sort a dict by value") == 1  # the stage's vectors were reused when indexing out@v1
-    assert len(list((tmp_path / "out" / ".semantic-index").glob("pending-*"))) == 1  # out@v2's, until its sync
+    assert not list((tmp_path / "out" / ".semantic-index").glob("pending-*"))
     card = (v1.path / "card" / "README.md").read_text()
     assert "## Diversity" in card and "| distinct-2 (instructions) | 1.000 |" in card
     assert "mean nearest-neighbour distance (1 - cosine)" in card
@@ -220,13 +231,13 @@ def test_pipeline_filter_all_runs_semantic_after_minhash(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     import filters.semantic.stage
-    import flows.transforms as tf
+    import flows.indexes
     from flows.pipeline_config import PipelineConfig
     from flows.pipeline_finish import Gathered, filter_all
     from flows.store import DatasetStore
 
     emb = FakeEmbedder(FIXED)
-    monkeypatch.setattr(tf, "load_embedder", lambda model: emb)
+    monkeypatch.setattr(flows.indexes, "load_embedder", lambda model: emb)
     monkeypatch.setattr(filters.semantic.stage, "load_embedder", lambda model: emb)
     cfg = PipelineConfig(dataset="d", sources=[{"kind": "magpie"}], semantic_dedup={"threshold": 0.85})
     texts = ["reverse a list in python", "reverse a list in python", "how do i flip a python list", "x y"]

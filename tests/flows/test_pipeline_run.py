@@ -123,7 +123,7 @@ def make_run(tmp_path: Path, cfg: PipelineConfig, scripted: ScriptedEngine | Non
 def test_magpie_is_cut_into_shards_with_the_unsharded_seeds(tmp_path):
     plan = make_run(tmp_path, config()).plan()
     assert [s.label for s in plan.shards] == ["magpie[1/3]", "magpie[2/3]", "magpie[3/3]"]
-    assert [(s.payload.n, s.payload.seed) for s in plan.shards] == [(4, 0), (4, 4), (2, 8)]
+    assert [s.inputs.column("seed").to_pylist() for s in plan.shards] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     assert len({s.key for s in plan.shards}) == 3
 
 

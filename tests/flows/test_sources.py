@@ -1,4 +1,5 @@
-"""from-text and persona commands through the CLI and a real Prefect flow, scripted engine."""
+"""from-text and persona commands through the CLI: each a one-source pipeline on the run core (a real
+Prefect flow), scripted engine."""
 
 import json
 import re
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import flows.sources
+import flows.pipeline_run
 from flows.cli import app
 from flows.store import DatasetStore
 from tests.fakes import ScriptedEngine
@@ -46,7 +47,7 @@ def scripted_engine() -> ScriptedEngine:
 @pytest.fixture
 def engine(monkeypatch):
     e = scripted_engine()
-    monkeypatch.setattr(flows.sources, "make_engine", lambda cfg: e)
+    monkeypatch.setattr(flows.pipeline_run, "make_engine", lambda cfg: e)
     return e
 
 
@@ -64,7 +65,7 @@ def test_from_text_publishes_sft_and_augmented_corpus_and_records_bad_files(tmp_
     store = DatasetStore(tmp_path / "datasets")
     sft, corpus = store.get("docs_qa"), store.get("docs_qa_corpus")
     m = sft.manifest()
-    assert [s.name for s in m.stages] == ["read", "text_to_instructions"]
+    assert [s.name for s in m.stages] == ["from_text:read", "from_text", "merge"]
     assert m.stages[0].rows_in == 10 and m.stages[0].rejected == 2
     reasons = set(sft.read("rejects").column("reason").to_pylist())
     assert {"binary", "empty"} <= reasons

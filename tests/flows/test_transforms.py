@@ -1,11 +1,12 @@
-"""score / pairwise through the CLI and a real Prefect flow, with a scripted judge engine."""
+"""score / pairwise / filter / dedup one-offs through the CLI: each runs as a one-source pipeline on
+the run core (a real Prefect flow), with a scripted judge engine."""
 
 import json
 
 import pytest
 from typer.testing import CliRunner
 
-import flows.transforms
+import flows.pipeline_run
 from flows.cli import app
 from flows.store import DatasetStore
 from tests.fakes import ScriptedEngine
@@ -22,7 +23,7 @@ def data_dir(tmp_path):
 
 
 def use_engine(monkeypatch, on_chat):
-    monkeypatch.setattr(flows.transforms, "make_engine", lambda cfg: ScriptedEngine(lambda p, s: "", on_chat))
+    monkeypatch.setattr(flows.pipeline_run, "make_engine", lambda cfg: ScriptedEngine(lambda p, s: "", on_chat))
 
 
 def test_score_adds_columns_and_keeps_junk_as_rejects(data_dir, monkeypatch):
@@ -33,7 +34,8 @@ def test_score_adds_columns_and_keeps_junk_as_rejects(data_dir, monkeypatch):
     assert "stage judge: 3 in, 2 kept, 1 rejected" in res.output and "judge/judge_invalid_json: 1" in res.output
     v = DatasetStore(data_dir / "datasets").get("scored")
     m = v.manifest()
-    assert m.parent_versions == ["src@v1"] and m.config["op"] == "score"
+    assert m.parent_versions == ["src@v1"] and m.config["pipeline"]["judge"] is not None
+    assert [s.name for s in m.stages] == ["read", "judge", "merge"]
     assert v.read().column("judge_quality").to_pylist() == [5, 5]
     rej = v.read("rejects").to_pylist()
     assert rej[0]["raw_text"] == "junk" and rej[0]["stage"] == "judge"
@@ -53,7 +55,7 @@ def test_pairwise_emits_dpo_rows(data_dir, monkeypatch):
     v = DatasetStore(data_dir / "datasets").get("prefs")
     rows = v.read().to_pylist()
     assert len(rows) == 3 and {r["rejected"] for r in rows} == {"a sampled alternative"}
-    assert [s.name for s in v.manifest().stages] == ["candidates", "pairwise_judge"]
+    assert [s.name for s in v.manifest().stages] == ["read", "candidates", "pairwise", "merge"]
 
 
 def test_score_unknown_input_fails_cleanly(tmp_path):
@@ -74,7 +76,7 @@ def test_filter_with_benchmark_rejects_contaminated_rows(tmp_path):
     )
     assert res.exit_code == 0, res.output
     v = DatasetStore(tmp_path / "datasets").get("clean")
-    assert [s.name for s in v.manifest().stages] == ["heuristics", "decontaminate"]
+    assert [s.name for s in v.manifest().stages] == ["read", "heuristics", "merge", "decontaminate"]
     assert v.read().column("instruction").to_pylist() == [texts[0]]
     (rej,) = v.read("rejects").to_pylist()
     assert rej["reason"] == "benchmark_contamination" and "mathbench" in rej["detail"]
