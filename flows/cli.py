@@ -95,11 +95,13 @@ def generate_magpie(
     n: int = typer.Option(None, "--n", min=1, help="Conversations to attempt [config: magpie.n, default 32]."),
     turns: int = typer.Option(None, "--turns", min=1, max=8, help="User/assistant turns per conversation."),
     config: Path = typer.Option(None, "--config", "-c", help="YAML/JSON file with `engine:` and `magpie:` keys."),
+    shard_size: int = typer.Option(32, "--shard-size", min=1, help="Conversations per checkpointed shard."),
     data_dir: Path = DataDir,
 ) -> None:
     """Magpie self-prompting: instructions from the model's own pre-query template, then answers.
 
-    Publishes DATASET as a new immutable version.
+    Publishes DATASET as a new immutable version. Shards are checkpointed: after a crash or kill, run
+    the same command again and it resumes; the same command and config never publish twice.
 
     Example:  synthloom generate magpie --n 200 --dataset magpie_demo --config gpu.yaml
     """
@@ -110,7 +112,8 @@ def generate_magpie(
     check_name(dataset)
     overrides = {k: v for k, v in {"magpie.n": n, "magpie.turns": turns}.items() if v is not None}
     cfg: GenerateConfig = load_config(GenerateConfig, config, overrides)
-    _run_one_off(one_off.magpie(dataset, cfg), data_dir, "synthloom generate magpie")
+    pipeline = one_off.magpie(dataset, cfg).model_copy(update={"shard_size": shard_size})
+    _run_one_off(pipeline, data_dir, "synthloom generate magpie")
 
 
 def _prefect_env() -> None:

@@ -1,0 +1,60 @@
+"""A one-off `synthloom generate magpie` killed with SIGKILL mid-run (a real subprocess, the session's
+real Prefect server, a slow scripted engine), then run again: it resumes from the finished shards'
+checkpoints and publishes one version with every conversation once; a third run publishes nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from flows.store import DatasetStore
+from tests.flows.test_pipeline_resume import REPO, checkpoints, cli_env, kill_when
+
+N, SHARD = 12, 2
+
+
+def start(tmp_path: Path, log: str, env: dict[str, str]) -> subprocess.Popen:
+    synthloom = Path(sys.executable).with_name("synthloom")
+    args = [str(synthloom), "generate", "magpie", "--n", str(N), "--shard-size", str(SHARD), "--dataset", "oneoff"]
+    out = open(tmp_path / log, "w")  # noqa: SIM115 - closed with the process
+    args += ["--data-dir", str(tmp_path / "data")]
+    return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def generated_seeds(state: Path) -> list[int]:
+    return [int(line) for f in state.glob("seeds-*") for line in f.read_text().split()]
+
+
+def test_kill_9_of_a_one_off_generate_then_resume_publishes_once(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    env = {
+        **cli_env(),
+        "PYTHONPATH": str(REPO),
+        "SYNTHLOOM_ENGINE_FACTORY": "tests.flows.slow_engine:engine",
+        "SLOW_ENGINE_DIR": str(state),
+        "SLOW_ENGINE_DELAY_S": "0.5",
+    }
+    kill_when(start(tmp_path, "run1.log", env), lambda: len(checkpoints(tmp_path, "magpie", "oneoff")) >= 2)
+    before = checkpoints(tmp_path, "magpie", "oneoff")
+    assert 2 <= len(before) < N // SHARD, before
+    assert not (tmp_path / "data" / "datasets" / "oneoff").exists()  # nothing published by the killed run
+    asked_before_kill = len(generated_seeds(state))
+
+    rerun = start(tmp_path, "run2.log", env)
+    assert rerun.wait(timeout=300) == 0, (tmp_path / "run2.log").read_text()[-3000:]
+    third = start(tmp_path, "run3.log", env)
+    assert third.wait(timeout=300) == 0, (tmp_path / "run3.log").read_text()[-3000:]
+    assert "already published" in (tmp_path / "run3.log").read_text()
+
+    (version,) = DatasetStore(tmp_path / "data" / "datasets").versions("oneoff")  # one version, three runs
+    rows, rejects = version.read(), version.read("rejects")
+    assert rows.num_rows >= 1 and all(r.startswith("How does thing") for r in rows.column("instruction").to_pylist())
+    seeds = rows.column("seed").to_pylist() + rejects.column("seed").to_pylist()
+    assert sorted(seeds) == list(range(N)), f"lost or duplicated conversations: seeds {sorted(seeds)}"
+    # the shards finished before the kill were loaded, not regenerated
+    after = checkpoints(tmp_path, "magpie", "oneoff")
+    assert all(after[k] == t for k, t in before.items())
+    asked_by_rerun = len(generated_seeds(state)) - asked_before_kill
+    assert asked_by_rerun <= N - SHARD * len(before), (asked_by_rerun, len(before))
