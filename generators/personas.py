@@ -7,10 +7,10 @@ Personas are a dataset of their own (`PERSONA_SCHEMA`: id, persona, origin, line
 - expanded: people related to a persona, one per relation: colleague, client, mentor... (`ExpandPersonas`).
 
 The model answers JSON constrained to {"persona": str} (with a maximum length), checked by
-`filters.judge.parse_verdict`; anything else is a reject with its reason and raw text.
+`schemas.verdicts.parse_verdict`; anything else is a reject with its reason and raw text.
 
-Dedup (`PersonaDedup`) reuses filters/dedup.py with Persona Hub's settings (`PERSONA_DEDUP`): word
-1-gram MinHash with 128 permutations, LSH 16 bands x 8 rows (candidates from a unigram Jaccard of
+Dedup (filters/dedup/personas.PersonaDedup, handed in by the caller) uses Persona Hub's settings
+(`schemas.dedup_config.PERSONA_DEDUP`): word 1-gram MinHash with 128 permutations, LSH 16 bands x 8 rows (candidates from a unigram Jaccard of
 about 0.7 up; 0.9 is a candidate with probability > 0.999), each candidate verified with rapidfuzz
 token_sort_ratio >= 0.9. Persona Hub thresholds the MinHash estimate itself at 0.9; the shared
 machinery verifies with rapidfuzz instead, which on one- or two-sentence texts is at least as strict.
@@ -45,7 +45,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from schemas.config import Frozen, SamplingConfig
-from schemas.dedup_config import DedupConfig
+from schemas.dedup_config import PERSONA_DEDUP, DedupConfig
 from schemas.engine import NO_ENGINE, Completion, Engine
 from schemas.errors import ConfigError
 from schemas.manifest import StageStats
@@ -77,9 +77,6 @@ RELATIONS = (
     "neighbour",
     "close friend",
     "rival or competitor",
-)
-PERSONA_DEDUP = DedupConfig(
-    text_columns=("persona",), ngram=1, num_perm=128, bands=16, rows=8, threshold=0.9, scorer="token_sort_ratio"
 )
 
 _REFUSAL = re.compile(r"^(i'?m sorry|i am sorry|i cannot|i can'?t|i'?m unable|as an ai)\b", re.IGNORECASE)

@@ -1,4 +1,4 @@
-"""Persona dedup: filters/dedup with Persona Hub's settings (generators/personas.PERSONA_DEDUP) over
+"""Persona dedup: filters/dedup with Persona Hub's settings (schemas.dedup_config.PERSONA_DEDUP) over
 the `persona` column. The persona build (generators/personas.Personas) is handed `PersonaDedup()`
 by its caller, so generators never import filters."""
 
@@ -10,9 +10,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from filters.dedup.stage import Dedup
-from generators.personas import PERSONA_DEDUP
 from schemas.config import Frozen
-from schemas.dedup_config import DedupConfig
+from schemas.dedup_config import PERSONA_DEDUP, DedupConfig
 from schemas.result import StageResult
 
 
