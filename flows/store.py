@@ -19,16 +19,17 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import ValidationError
 
 from flows.locks import FOREVER, dataset_lock, wait_seconds
 from flows.tempdirs import remove_abandoned, rmtree, temp_name
 from schemas.errors import CorruptVersionError, DatasetError
-from schemas.manifest import FileEntry, Manifest
+
+if TYPE_CHECKING:  # pydantic is imported when a manifest is parsed or written: `synthloom query` never needs it
+    from schemas.manifest import Manifest
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")  # always fullmatch: `$` would let "evil\n" through
 VERSION_RE = re.compile(r"v([1-9][0-9]*)")
@@ -74,6 +75,10 @@ class Version:
         return sorted((self.path / table).glob("*.parquet"))
 
     def manifest(self) -> Manifest:
+        from pydantic import ValidationError
+
+        from schemas.manifest import Manifest
+
         path = self.path / "manifest.json"
         try:
             return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
@@ -158,6 +163,8 @@ class DatasetStore:
                 raise
 
     def _commit(self, name: str, tmp: Path, manifest: Manifest, files: dict[str, Any]) -> Version:
+        from schemas.manifest import FileEntry
+
         number = self._next_number(name)
         entries = {path: FileEntry(**entry) for path, entry in files.items()}
         while True:
