@@ -18,7 +18,7 @@ import pyarrow as pa
 from generators.chat_template import check_pre_query_template, end_of_user_turn, pre_query_prefix
 from schemas.config import Frozen, MagpieConfig, SamplingConfig
 from schemas.engine import ChatMessages, Completion, Engine
-from schemas.result import Reject, SftCollector, StageResult, check_generated
+from schemas.result import Attempt, Reject, SftCollector, StageResult, check_generated
 from schemas.rows import text_hash
 from schemas.stage import StageContext, derive_seed, lineage, system_turn
 
@@ -47,17 +47,10 @@ def looks_like_request(text: str) -> bool:
 
 
 @dataclass
-class _Conversation:
+class _Conversation(Attempt):
     index: int
     seed: int
     messages: list[dict[str, str]]  # without the system message
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reject: Reject | None = None
-
-    def add_usage(self, c: Completion) -> None:
-        self.prompt_tokens += c.prompt_tokens
-        self.completion_tokens += c.completion_tokens
 
 
 def seeds_table(seed: int, n: int) -> pa.Table:

@@ -10,10 +10,11 @@ The model answers JSON constrained to {"persona": str} (with a maximum length), 
 `schemas.verdicts.parse_verdict`; anything else is a reject with its reason and raw text.
 
 Dedup (filters/dedup/personas.PersonaDedup, handed in by the caller) uses Persona Hub's settings
-(`schemas.dedup_config.PERSONA_DEDUP`): word 1-gram MinHash with 128 permutations, LSH 16 bands x 8 rows (candidates from a unigram Jaccard of
-about 0.7 up; 0.9 is a candidate with probability > 0.999), each candidate verified with rapidfuzz
-token_sort_ratio >= 0.9. Persona Hub thresholds the MinHash estimate itself at 0.9; the shared
-machinery verifies with rapidfuzz instead, which on one- or two-sentence texts is at least as strict.
+(`schemas.dedup_config.PERSONA_DEDUP`): word 1-gram MinHash with 128 permutations, LSH 16 bands x 8
+rows (candidates from a unigram Jaccard of about 0.7 up; 0.9 is a candidate with probability >
+0.999), each candidate verified with rapidfuzz token_sort_ratio >= 0.9. Persona Hub thresholds the
+MinHash estimate itself at 0.9; the shared machinery verifies with rapidfuzz instead, which on one-
+or two-sentence texts is at least as strict.
 `Personas` runs the whole build: seeds + from_text, expansion of both, then dedup (earliest kept).
 
 Persona x task (`PersonaTasks`): each task template is a Jinja file that gets `persona` (and `index`,
@@ -49,7 +50,7 @@ from schemas.dedup_config import PERSONA_DEDUP, DedupConfig
 from schemas.engine import NO_ENGINE, Completion, Engine
 from schemas.errors import ConfigError
 from schemas.manifest import StageStats
-from schemas.result import Reject, SftCollector, StageResult, check_generated, leaked_token, rejects_table
+from schemas.result import Attempt, Reject, SftCollector, StageResult, check_generated, leaked_token, rejects_table
 from schemas.rows import (
     REJECT_SCHEMA,
     Lineage,
@@ -505,20 +506,13 @@ def _combined(name: str, steps: list[StageResult], rows: pa.Table, extra_in: int
 
 
 @dataclass
-class _Task:
+class _Task(Attempt):
     persona_id: str
     persona: str
     template: PromptTemplate
     index: int
     seed: int
     messages: list[dict[str, str]] = field(default_factory=list)  # user + assistant, once answered
-    reject: Reject | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def add_usage(self, c: Completion) -> None:
-        self.prompt_tokens += c.prompt_tokens
-        self.completion_tokens += c.completion_tokens
 
 
 class PersonaTasks(Frozen):

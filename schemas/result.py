@@ -55,6 +55,20 @@ def check_generated(text: str, c: Completion, kind: str, max_tokens: int, specia
     return text
 
 
+@dataclass(kw_only=True)
+class Attempt:
+    """What every multi-step generation tracks per conversation: its reject (if any) and the tokens
+    its engine calls used. Generators subclass it with their own inputs (seed, persona, ...)."""
+
+    reject: Reject | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add_usage(self, c: Completion) -> None:
+        self.prompt_tokens += c.prompt_tokens
+        self.completion_tokens += c.completion_tokens
+
+
 @dataclass(frozen=True)
 class StageResult:
     rows: pa.Table
