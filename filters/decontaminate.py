@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -53,6 +53,7 @@ from filters.base import split_rows
 from schemas.config import Frozen
 from schemas.errors import DatasetError
 from schemas.result import StageResult
+from schemas.stage import StageContext
 
 STAGE = "decontaminate"
 _MAX_NGRAM = 64
@@ -512,10 +513,18 @@ def _column_texts(table: pa.Table, name: str) -> pa.Array:
     return column.combine_chunks().cast(pa.string())
 
 
+BATCH_ROWS = 50_000  # rows tokenized at once: ~0.3 GiB of word arrays for rows of ~100 words
+
+
 class Decontaminate(Frozen):
     """The decontamination stage; the index is built on first use and kept on the instance."""
 
+    version: ClassVar[str] = "1"
     config: DecontamConfig = DecontamConfig()
+
+    def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
+        """The stage contract (schemas/stage.py): no model needed."""
+        return self(rows).named(ctx.name)
 
     @cached_property
     def index(self) -> BenchmarkIndex:
@@ -523,8 +532,12 @@ class Decontaminate(Frozen):
 
     def __call__(self, table: pa.Table) -> StageResult:
         started = time.perf_counter()
-        columns = {name: _column_texts(table, name) for name in self.config.text_columns}
-        found = self.index.matches(columns) if table.num_rows else []
+        for name in self.config.text_columns:
+            _column_texts(table.slice(0, 0), name)  # a missing column fails before the index is built
+        found: list[Match | None] = []
+        for first in range(0, table.num_rows, BATCH_ROWS):  # rows match independently: batches bound the memory
+            part = table.slice(first, BATCH_ROWS)
+            found += self.index.matches({name: _column_texts(part, name) for name in self.config.text_columns})
         verdicts = [None if m is None else ("benchmark_contamination", _detail(m)) for m in found]
         raw = "response" if "response" in table.column_names else self.config.text_columns[0]
         return split_rows(table, STAGE, verdicts, raw_column=raw, started=started)

@@ -234,3 +234,16 @@ def test_index_is_built_once_and_hashes_are_stable(mmlu):
     assert kgram_hashes(w, 3).tolist() == kgram_hashes(w.copy(), 3).tolist() and len(kgram_hashes(w, 5)) == 0
     assert kgram_hashes(w, 2)[0] != kgram_hashes(w[::-1].copy(), 2)[-1]  # order matters
     assert words("Don't STOP—believing!") == ["don", "t", "stop", "believing"]
+
+
+def test_rows_in_small_batches_get_the_same_verdicts(mmlu, monkeypatch):
+    import filters.decontaminate as module
+
+    texts = [f"Row {i}: " + (QUESTIONS[i % len(QUESTIONS)] if i % 3 == 0 else "Write a poem.") for i in range(11)]
+    table = rows(texts)
+    whole = decontaminate(mmlu)(table)
+    monkeypatch.setattr(module, "BATCH_ROWS", 2)
+    batched = decontaminate(mmlu)(table)
+    assert batched.stats.rejected == whole.stats.rejected == 4
+    assert batched.rejects.select(["detail", "raw_text"]).equals(whole.rejects.select(["detail", "raw_text"]))
+    assert batched.rows.equals(whole.rows)
