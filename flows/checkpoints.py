@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows.tempdirs import remove_abandoned, temp_name
+from schemas.errors import DatasetError
 from schemas.manifest import StageStats
 
 CACHE_DIR = ".cache"
@@ -73,6 +74,11 @@ class Checkpoints:
             os.rename(tmp, final)
         except OSError as err:
             shutil.rmtree(tmp, ignore_errors=True)
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DatasetError(
+                    f"disk full while checkpointing {stage} under {self.dir} ({err.strerror}): finished shards "
+                    "are kept; free some space and run the command again to resume"
+                ) from None
             if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                 raise
         except BaseException:

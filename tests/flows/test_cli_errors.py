@@ -79,9 +79,10 @@ def test_disk_full_while_publishing_is_one_line(tmp_path, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(store_mod.pq, "write_table", full)
+    monkeypatch.setattr(store_mod.pq, "write_table", full)  # the same pyarrow module checkpoints write with
     code, out = run("filter", "demo", "--out", "clean", data_dir=tmp_path)
-    assert code == 2 and "error: disk full while publishing clean" in out and "Traceback" not in out
+    assert code == 2 and "error: disk full while checkpointing read" in out and "Traceback" not in out
+    assert "run the command again to resume" in out
     assert DatasetStore(tmp_path / "datasets").versions("clean") == []
 
 

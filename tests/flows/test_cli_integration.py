@@ -11,20 +11,42 @@ from flows.cli import app
 pytestmark = pytest.mark.integration
 
 
-def test_generate_twice_then_query(tmp_path, real_engine):
+def test_generate_rerun_then_new_seed_then_query(tmp_path, real_engine):
+    """The same command twice publishes once (it would make the same rows); a new seed is a new version."""
     cfg = tmp_path / "small.yaml"
     cfg.write_text("magpie:\n  instruction: {max_tokens: 96}\n  response: {temperature: 0.0, max_tokens: 160}\n")
     runner = CliRunner()
-    args = ["generate", "magpie", "--n", "4", "--dataset", "smoke", "--config", str(cfg), "--data-dir", str(tmp_path)]
+    args = ["generate", "magpie", "--n", "6", "--dataset", "smoke", "--config", str(cfg), "--data-dir", str(tmp_path)]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "published smoke@v1" in first.output
-    second = runner.invoke(app, args)
-    assert second.exit_code == 0 and "published smoke@v2" in second.output
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "already published" in again.output and "smoke@v1" in again.output
+    other = tmp_path / "other.yaml"
+    other.write_text(cfg.read_text() + "  seed: 1000\n")
+    second = runner.invoke(app, [*args[:-4], "--config", str(other), "--data-dir", str(tmp_path)])
+    assert second.exit_code == 0 and "published smoke@v2" in second.output, second.output
 
     v1 = tmp_path / "datasets" / "smoke" / "v1"
     manifest = json.loads((v1 / "manifest.json").read_text())
-    assert manifest["stages"][0]["rows_in"] == 4 and manifest["rows"] + manifest["rejects"] == 4
+    assert manifest["stages"][0]["rows_in"] == 6 and manifest["rows"] + manifest["rejects"] == 6
+    assert manifest["rows"] >= 1, "the real model kept no conversation"
+    rows = [
+        json.loads(line)
+        for line in runner.invoke(
+            app,
+            [
+                "query",
+                "SELECT instruction, response, messages FROM smoke",
+                "--format",
+                "json",
+                "--data-dir",
+                str(tmp_path),
+            ],
+        ).output.splitlines()
+    ]
+    assert all(r["instruction"].strip() and r["response"].strip() for r in rows)
+    assert all([m["role"] for m in r["messages"]][-2:] == ["user", "assistant"] for r in rows)
     res = runner.invoke(
         app,
         [

@@ -24,15 +24,23 @@ def test_from_text_on_embedded_model(real_engine):
     assert s.rows_in == s.rows_out + s.rejected and s.rows_in >= len(result.chunks) > 1
     assert result.augmented.num_rows == len(result.chunks)
     assert max(c.end for c in result.chunks) == len(docs[0].text.rstrip())
+    rows = result.sft.rows.to_pylist()
+    assert rows, "the embedded model kept no grounded pair"
+    chunk_ids = {c.id for c in result.chunks}
+    assert all(r["instruction"].strip() and r["response"].strip() and r["parent_ids"][0] in chunk_ids for r in rows)
 
 
 def test_persona_from_text_on_embedded_model(real_engine):
     import pyarrow as pa
 
-    chunks = pa.table({"id": ["c1"], "text": [TIDES.read_text()[:1500]]})
+    text = TIDES.read_text()
+    chunks = pa.table({"id": ["c1", "c2", "c3"], "text": [text[:900], text[800:1700], text[1600:]]})
     cfg = PersonasConfig(sampling=SamplingConfig(temperature=0.7, max_tokens=160))
     result = PersonasFromText(config=cfg)(chunks, real_engine, "it")
-    assert result.stats.rows_in == 1 == result.stats.rows_out + result.stats.rejected
+    assert result.stats.rows_in == 3 == result.stats.rows_out + result.stats.rejected
+    personas = result.rows.to_pylist()
+    assert personas, "the embedded model wrote no usable persona for three chunks"
+    assert all(len(p["persona"].split()) >= 3 and p["parent_ids"][0] in {"c1", "c2", "c3"} for p in personas)
 
 
 def test_many_long_seeded_prompts_do_not_kill_the_engine(real_engine):
