@@ -66,7 +66,7 @@ def test_persona_sources_read_seeds_or_a_dataset(tmp_path):
     tasks = KINDS["persona_tasks"].plan(source("persona_tasks", limit=3), ctx(tmp_path))
     assert [t.num_rows for _, t in tasks.shards] == [2, 1] and tasks.parents == []
     build = KINDS["personas"].plan(source("personas", inputs=[str(CORPUS / "tides.md")]), ctx(tmp_path))
-    ((key, chunks),) = build.shards  # one shard: dedup spans the whole build
+    ((_key, chunks),) = build.shards  # one shard: dedup spans the whole build
     assert chunks.num_rows >= 1 and set(chunks.column_names) == {"id", "text"}
     with pytest.raises(ValueError, match="not both"):
         source("personas", inputs=["x"], expand="people@v1")
