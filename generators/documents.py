@@ -36,7 +36,8 @@ from schemas.config import Frozen
 from schemas.errors import DatasetError
 from schemas.manifest import StageStats
 from schemas.result import rejects_table
-from schemas.rows import RejectRow, content_id, utc_now
+from schemas.rows import RejectRow, content_id
+from schemas.stage import lineage
 
 TEXT_SUFFIXES = (".txt", ".md")
 SUFFIXES = (*TEXT_SUFFIXES, ".jsonl", ".parquet")
@@ -338,19 +339,7 @@ def skipped_rejects(
     skipped: Sequence[Skipped], run_id: str, generator: str = "text_to_instructions", generator_version: str = "1"
 ) -> pa.Table:
     """REJECT_SCHEMA rows (stage "read") for inputs the reader skipped."""
-    lineage = dict(
-        source_kind="text",
-        generator=generator,
-        generator_version=generator_version,
-        model_id="",
-        template_name="",
-        template_hash="",
-        sampling="{}",
-        seed=0,
-        run_id=run_id,
-        parent_ids=[],
-        created_at=utc_now(),
-    )
+    base = lineage(source_kind="text", generator=generator, generator_version=generator_version, run_id=run_id, seed=0)
     rows = [
         RejectRow(
             id=content_id("read", s.source, s.reason, s.detail, run_id),
@@ -359,7 +348,7 @@ def skipped_rejects(
             detail=s.detail,
             raw_text=s.raw_text,
             record=json.dumps({"source": s.source}, ensure_ascii=False),
-            **lineage,
+            **base,
         )
         for s in skipped
     ]
