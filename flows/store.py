@@ -17,6 +17,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,20 +105,27 @@ class DatasetStore:
         if not self.root.is_dir():
             return []
         return sorted(
-            p.name for p in self.root.iterdir() if p.is_dir() and NAME_RE.fullmatch(p.name) and self.versions(p.name)
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir() and NAME_RE.fullmatch(p.name) and next(self._version_dirs(p.name), None)
         )
 
     def versions(self, name: str) -> list[Version]:
         """Published versions, oldest first: folders `vN` with a manifest.json (its content is not read)."""
-        base = self.root / check_name(name)
-        if not base.is_dir():
-            return []
-        found = []
-        for p in base.iterdir():
-            m = VERSION_RE.fullmatch(p.name)
-            if m and p.is_dir() and (p / "manifest.json").is_file():
-                found.append(Version(name, int(m.group(1)), p))
+        found = [Version(name, number, path) for number, path in self._version_dirs(name)]
         return sorted(found, key=lambda v: v.number)
+
+    def _version_dirs(self, name: str) -> Iterator[tuple[int, Path]]:
+        """(number, folder) of each published version, in directory order (one stat each: the manifest)."""
+        base = self.root / check_name(name)
+        try:
+            entries = list(os.scandir(base))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            m = VERSION_RE.fullmatch(entry.name)
+            if m and entry.is_dir() and os.path.isfile(os.path.join(entry.path, "manifest.json")):
+                yield int(m.group(1)), Path(entry.path)
 
     def get(self, ref: str) -> Version:
         name, number = parse_ref(ref)
