@@ -11,6 +11,7 @@ callable (the batching dispatcher's live counters), so this module needs no engi
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sys
@@ -91,6 +92,7 @@ class Progress:
     _phase: str = ""
     _started: float = field(default_factory=time.monotonic)
     _tokens0: int | None = None
+    _t0: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -123,9 +125,10 @@ class Progress:
         stats = self.engine_stats() if self.engine_stats is not None else None
         if stats is not None:
             in_flight, tokens = stats
-            if self._tokens0 is None:
-                self._tokens0 = tokens  # the first engine may load mid-run: count from then
-            rate = (tokens - self._tokens0) / elapsed if elapsed > 0 else 0.0
+            if self._tokens0 is None:  # the engine loads mid-run: count from when it is there
+                self._tokens0, self._t0 = tokens, time.monotonic()
+            since = time.monotonic() - self._t0
+            rate = (tokens - self._tokens0) / since if since > 0 else 0.0
         with self._lock:
             stages = tuple((k, StageCount(**{f: max(0, getattr(v, f)) for f in StageCount.__annotations__}))
                            for k, v in self._stages.items())
@@ -212,6 +215,19 @@ def output_to_log(log_path: Path) -> Iterator[TextIO]:
             os.close(fd)
         if ui is not sys.stdout:
             ui.close()
+            # the CLI prints its summary next; what engines and Prefect write while the process exits
+            # (worker shutdown, the temporary server stopping) goes to the log too
+            atexit.register(_log_from_here_on, log_path)
+
+
+def _log_from_here_on(log_path: Path) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def _fd(stream: Any) -> int | None:

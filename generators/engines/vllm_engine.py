@@ -66,11 +66,30 @@ def llm_kwargs(opts: VllmOptions, seed: int, on_cpu: bool, bf16_ok: bool = True)
     return kwargs
 
 
-def cpu_env(opts: VllmOptions) -> dict[str, str]:
+def cpu_env(opts: VllmOptions, cores: set[int] | None = None) -> dict[str, str]:
+    """VLLM_CPU_OMP_THREADS_BIND. `auto`: the cores this process may run on, so a worker pinned to its
+    own core (one Ray task per core) binds its engine there, and a plain process uses every core."""
     if opts.cpu_threads_bind is None:
         return {}
-    bind = f"0-{(os.cpu_count() or 1) - 1}" if opts.cpu_threads_bind == "auto" else opts.cpu_threads_bind
-    return {"VLLM_CPU_OMP_THREADS_BIND": bind}
+    if opts.cpu_threads_bind != "auto":
+        return {"VLLM_CPU_OMP_THREADS_BIND": opts.cpu_threads_bind}
+    if cores is None:
+        cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    return {"VLLM_CPU_OMP_THREADS_BIND": _ranges(sorted(cores))}
+
+
+def _ranges(cores: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2,5' (the form vLLM's CPU backend reads)."""
+    parts: list[str] = []
+    start = prev = cores[0]
+    for c in [*cores[1:], None]:
+        if c is not None and c == prev + 1:
+            prev = c
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if c is not None:
+            start = prev = c
+    return ",".join(parts)
 
 
 class VllmEngine:

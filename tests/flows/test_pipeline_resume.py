@@ -1,6 +1,7 @@
 """`synthloom run` killed with SIGKILL at several points, then run again: it finishes, finished
 shards are loaded (not regenerated), and the one published version has every conversation once.
-Real subprocesses, the real embedded model, the session's real Prefect server."""
+Real subprocesses and the session's real Prefect server; the real embedded model (integration), or
+a slow scripted engine when the point is many shards in flight at the kill."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 
 from flows.store import DatasetStore
 
-pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
 
 N = 8
 PIPELINE = f"""
@@ -40,16 +41,17 @@ def cli_env() -> dict[str, str]:
     return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONUNBUFFERED": "1"}
 
 
-def start(tmp_path: Path, log: str) -> subprocess.Popen:
+def start(tmp_path: Path, log: str, env: dict[str, str] | None = None, *extra: str) -> subprocess.Popen:
     synthloom = Path(sys.executable).with_name("synthloom")
     out = open(tmp_path / log, "w")  # noqa: SIM115 - closed with the process
-    args = [str(synthloom), "run", str(tmp_path / "p.yaml"), "--data-dir", str(tmp_path / "data")]
-    return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=cli_env(), start_new_session=True)
+    args = [str(synthloom), "run", str(tmp_path / "p.yaml"), "--data-dir", str(tmp_path / "data"), *extra]
+    return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env or cli_env(), start_new_session=True)
 
 
-def checkpoints(tmp_path: Path, stage: str) -> dict[str, int]:
-    base = tmp_path / "data" / "datasets" / ".cache" / "resume" / stage
-    found = base.glob("*/stats.json") if base.is_dir() else []
+def checkpoints(tmp_path: Path, stage: str, dataset: str = "resume") -> dict[str, int]:
+    """Finished checkpoints of `stage` (not the temp dirs of a writer) -> their mtime."""
+    base = tmp_path / "data" / "datasets" / ".cache" / dataset / stage
+    found = [p for p in base.glob("*/stats.json") if not p.parent.name.startswith(".")] if base.is_dir() else []
     return {p.parent.name: p.stat().st_mtime_ns for p in found}
 
 
@@ -63,6 +65,7 @@ def kill_when(proc: subprocess.Popen, ready, timeout: float = 420) -> None:
     proc.wait()
 
 
+@pytest.mark.integration
 def test_kill_9_at_three_points_then_resume(tmp_path):
     (tmp_path / "p.yaml").write_text(PIPELINE)
     # 1. mid-generation: as soon as the first Magpie shard is checkpointed
@@ -95,3 +98,57 @@ def test_kill_9_at_three_points_then_resume(tmp_path):
     assert all(now[k] == t for k, t in first.items())
     assert "from checkpoint" in log4
     (tmp_path / "result.json").write_text(json.dumps({"rows": rows.num_rows, "rejects": rejects.num_rows}))
+
+
+SHARDS = 24  # more than the runner's 12 worker threads: the kill lands while the first wave is checkpointed
+MANY = f"""
+dataset: many
+shard_size: 2
+engine: {{max_in_flight: 8}}  # 4 shard workers x 3 threads (a shard's later tasks wait in theirs)
+sources:
+  - kind: magpie
+    magpie: {{n: {2 * SHARDS}}}
+judge: {{}}
+heuristics: {{min_judge_score: null}}
+dedup: null
+"""
+
+
+def test_kill_9_with_many_shards_in_flight_then_resume(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    env = {
+        **cli_env(),
+        "PYTHONPATH": str(REPO),
+        "SYNTHLOOM_ENGINE_FACTORY": "tests.flows.slow_engine:engine",
+        "SLOW_ENGINE_DIR": str(state),
+        "SLOW_ENGINE_DELAY_S": "1.0",
+    }
+    (tmp_path / "p.yaml").write_text(MANY)
+
+    def in_flight() -> int:
+        try:
+            return int((state / "inflight").read_text())
+        except (OSError, ValueError):
+            return 0
+
+    # kill -9 once a shard is checkpointed while >= 4 shards' engine calls are under way
+    first = start(tmp_path, "run1.log", env)
+    kill_when(first, lambda: len(checkpoints(tmp_path, "magpie", "many")) >= 1 and in_flight() >= 4)
+    done = {stage: checkpoints(tmp_path, stage, "many") for stage in ("magpie", "judge")}
+    assert 1 <= len(done["magpie"]) < SHARDS, done
+
+    again = start(tmp_path, "run2.log", env, "--summary-json", str(tmp_path / "s.json"))
+    assert again.wait(timeout=300) == 0, (tmp_path / "run2.log").read_text()[-3000:]
+    store = DatasetStore(tmp_path / "data" / "datasets")
+    (version,) = store.versions("many")
+    seeds = version.read().column("seed").to_pylist() + version.read("rejects").column("seed").to_pylist()
+    assert sorted(seeds) == list(range(2 * SHARDS)), f"lost or duplicated conversations: seeds {sorted(seeds)}"
+    # shards finished before the kill were loaded, not regenerated: same checkpoints, fewer engine calls
+    for stage, before in done.items():
+        now = checkpoints(tmp_path, stage, "many")
+        assert all(now[k] == t for k, t in before.items()), stage
+    magpie = json.loads((tmp_path / "s.json").read_text())["stages"]["magpie"]
+    assert magpie == {**magpie, "cached": len(done["magpie"]), "run": SHARDS - len(done["magpie"])}
+    generated = (state / f"seeds-{again.pid}").read_text().split()
+    assert len(generated) == len(set(generated)) == 2 * (SHARDS - len(done["magpie"]))

@@ -25,6 +25,9 @@ def test_bf16_detection():
     assert not cpu_has_bf16("flags : fpu avx avx2")
 
 
-def test_thread_binding_covers_all_cores():
-    assert cpu_env(VllmOptions())["VLLM_CPU_OMP_THREADS_BIND"].startswith("0-")
+def test_thread_binding_covers_the_cores_this_process_may_use():
+    assert cpu_env(VllmOptions(), {0, 1, 2, 3})["VLLM_CPU_OMP_THREADS_BIND"] == "0-3"
+    assert cpu_env(VllmOptions(), {1})["VLLM_CPU_OMP_THREADS_BIND"] == "1"  # a worker pinned to its own core
+    assert cpu_env(VllmOptions(), {0, 1, 2, 5, 7, 8})["VLLM_CPU_OMP_THREADS_BIND"] == "0-2,5,7-8"
+    assert cpu_env(VllmOptions(cpu_threads_bind="3-4"))["VLLM_CPU_OMP_THREADS_BIND"] == "3-4"
     assert cpu_env(VllmOptions(cpu_threads_bind=None)) == {}
