@@ -14,9 +14,11 @@ import os
 import re
 import shutil
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -80,7 +82,7 @@ def _swap_in(tmp: Path, final: Path) -> None:
 
 def _render(version: Version, out: Path, samples: int) -> None:
     manifest = version.manifest()
-    rows = _read_rows(version)
+    rows = _read_rows(version, samples)
     reasons = _reason_counts(pq.read_table(version.path / "rejects", columns=["stage", "reason"]))
     images = _plots(rows, reasons, out)
     lines = [
@@ -98,14 +100,43 @@ def _render(version: Version, out: Path, samples: int) -> None:
 # --- data -------------------------------------------------------------------------------------
 
 
-def _read_rows(version: Version) -> pa.Table:
-    """Only the columns the card uses (never `messages` or lineage), whatever the table's shape."""
+@dataclass
+class _Rows:
+    """What the card reads of a version's rows, in memory that does not grow with the texts: the id,
+    score and category columns, each text column's lengths, and the sample rows (every card column)."""
+
+    table: pa.Table
+    num_rows: int = 0
+    lengths: dict[str, np.ndarray] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def column_names(self) -> list[str]:
+        return self.table.column_names
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return self.table.column(name)
+
+
+def _read_rows(version: Version, samples: int) -> _Rows:
+    """Only the columns the card uses (never `messages` or lineage), whatever the table's shape; texts are
+    read one record batch at a time for their lengths, and again only for the sample rows."""
     files = version.files("rows")
     if not files:
-        return pa.table({})
+        return _Rows(pa.table({}))
     schema = pq.read_schema(files[0])
     wanted = [f.name for f in schema if f.name in ("id", SCORE_COLUMN, CATEGORY_COLUMN) or _is_text(f)]
-    return pq.read_table(version.path / "rows", columns=wanted)
+    texts = [name for name in wanted if _is_text(schema.field(name))]
+    table = pq.read_table(version.path / "rows", columns=[name for name in wanted if name not in texts])
+    rows = _Rows(table, sum(pq.ParquetFile(f).metadata.num_rows for f in files))
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in texts}
+    for f in files:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=65_536, columns=texts):
+            for name in texts:
+                parts[name].append(pc.drop_null(pc.utf8_length(batch.column(name))).to_numpy())
+    rows.lengths = {name: np.concatenate(chunks) if chunks else np.zeros(0, np.int32) for name, chunks in parts.items()}
+    rows.samples = _sample_rows(version, rows, wanted, samples)
+    return rows
 
 
 def _is_text(field: pa.Field) -> bool:
@@ -127,16 +158,30 @@ def _value_counts(column: pa.ChunkedArray) -> list[tuple[Any, int]]:
     return sorted((c["values"], c["counts"]) for c in counts)
 
 
-def _text_columns(rows: pa.Table) -> list[str]:
-    return [c for c in TEXT_COLUMNS if c in rows.column_names]
+def _text_columns(rows: _Rows) -> list[str]:
+    return [c for c in TEXT_COLUMNS if c in rows.lengths]
 
 
-def _sample_rows(rows: pa.Table, n: int) -> list[dict[str, Any]]:
-    """The first `n` rows by id (by position when there is no id column)."""
+def _sample_rows(version: Version, rows: _Rows, wanted: list[str], n: int) -> list[dict[str, Any]]:
+    """The first `n` rows by id (by position when there is no id column), with every card column."""
+    if n <= 0 or rows.num_rows == 0:
+        return []
+    files = version.files("rows")
     if "id" not in rows.column_names:
-        return rows.slice(0, n).to_pylist()
-    idx = pc.select_k_unstable(rows, k=min(n, rows.num_rows), sort_keys=[("id", "ascending")])
-    return rows.take(idx).to_pylist()
+        picked: list[dict[str, Any]] = []
+        for f in files:
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=n, columns=wanted):
+                picked += batch.to_pylist()[: n - len(picked)]
+                if len(picked) == n:
+                    return picked
+        return picked
+    idx = pc.select_k_unstable(rows.table, k=min(n, rows.num_rows), sort_keys=[("id", "ascending")])
+    ids = rows.column("id").take(idx)
+    found = pq.read_table(version.path / "rows", columns=wanted, filters=pc.field("id").isin(ids))
+    by_id: dict[Any, list[dict[str, Any]]] = {}
+    for row in found.to_pylist():
+        by_id.setdefault(row["id"], []).append(row)
+    return [by_id[i].pop(0) for i in ids.to_pylist()]
 
 
 # --- plots ------------------------------------------------------------------------------------
@@ -158,7 +203,7 @@ def _save(fig: Any, path: Path, left: float = 0.12) -> str:
     return path.name
 
 
-def _plots(rows: pa.Table, reasons: Reasons, out: Path) -> dict[str, str]:
+def _plots(rows: _Rows, reasons: Reasons, out: Path) -> dict[str, str]:
     """Plot name -> PNG file name, only for plots that have data."""
     images: dict[str, str] = {}
     if reasons:
@@ -190,11 +235,10 @@ def _barh(labels: list[str], counts: list[int], title: str, path: Path) -> str:
     return _save(fig, path, left=0.4)
 
 
-def _length_hist(rows: pa.Table, path: Path) -> str:
+def _length_hist(rows: _Rows, path: Path) -> str:
     fig, ax = _figure()
     for name in _text_columns(rows):
-        lengths = pc.drop_null(pc.utf8_length(rows.column(name))).to_numpy()
-        ax.hist(lengths, bins=30, alpha=0.5, label=name)
+        ax.hist(rows.lengths[name], bins=30, alpha=0.5, label=name)
     ax.set_title("length in characters")
     ax.set_xlabel("characters")
     ax.set_ylabel("rows")
@@ -271,7 +315,7 @@ def _rejects_section(reasons: Reasons, images: dict[str, str]) -> list[str]:
     return [*lines, f"![rejects by stage and reason]({images['rejects']})", ""]
 
 
-def _rows_section(rows: pa.Table, images: dict[str, str], samples: int) -> list[str]:
+def _rows_section(rows: _Rows, images: dict[str, str], samples: int) -> list[str]:
     if rows.num_rows == 0:
         return ["## Rows", "", "This version has no rows.", ""]
     lines = ["## Rows", ""]
@@ -282,8 +326,8 @@ def _rows_section(rows: pa.Table, images: dict[str, str], samples: int) -> list[
     return lines + _samples_section(rows, samples)
 
 
-def _samples_section(rows: pa.Table, samples: int) -> list[str]:
-    picked = _sample_rows(rows, samples)
+def _samples_section(rows: _Rows, samples: int) -> list[str]:
+    picked = rows.samples[:samples]
     if not picked:
         return []
     lines = ["### A few sample rows", "", f"The first {len(picked)} rows by id; long texts cut at {SAMPLE_CHARS}.", ""]
