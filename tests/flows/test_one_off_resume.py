@@ -11,14 +11,15 @@ from pathlib import Path
 from flows.store import DatasetStore
 from tests.flows.test_pipeline_resume import REPO, checkpoints, cli_env, kill_when
 
-N, SHARD = 12, 2
+N, SHARD = 16, 2
 
 
 def start(tmp_path: Path, log: str, env: dict[str, str]) -> subprocess.Popen:
     synthloom = Path(sys.executable).with_name("synthloom")
+    (tmp_path / "few.yaml").write_text("engine: {max_in_flight: 2}\n")  # few shards at once: the kill finds some undone
     args = [str(synthloom), "generate", "magpie", "--n", str(N), "--shard-size", str(SHARD), "--dataset", "oneoff"]
+    args += ["--config", str(tmp_path / "few.yaml"), "--data-dir", str(tmp_path / "data")]
     out = open(tmp_path / log, "w")  # noqa: SIM115 - closed with the process
-    args += ["--data-dir", str(tmp_path / "data")]
     return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
