@@ -1,11 +1,19 @@
-"""tests/flows/ is the only test folder that starts Prefect: a real (temporary) Prefect server."""
+"""tests/flows/ is the only test folder that starts Prefect: a real (temporary) Prefect server,
+started once per session, and only for tests marked `flow` (they run a Prefect flow). The store,
+catalog, source-kind and run-core tests run without it."""
 
 import pytest
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def prefect_server():
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _prefect_for_flows(request):
+    if request.node.get_closest_marker("flow") is not None:
+        request.getfixturevalue("prefect_server")

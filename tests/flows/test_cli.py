@@ -10,6 +10,8 @@ from flows.cli import app
 from flows.store import DatasetStore
 from tests.flows.test_store import publish
 
+pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
+
 runner = CliRunner()
 
 

@@ -14,6 +14,8 @@ from schemas.errors import DatasetError
 from tests.flows.test_cli import run
 from tests.flows.test_store import publish
 
+pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
+
 PIPELINE = "dataset: d\nsources:\n  - kind: magpie\n    magpie: {n: 2}\n"
 
 

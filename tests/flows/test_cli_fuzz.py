@@ -19,6 +19,8 @@ from flows.cli import app
 from flows.store import DatasetStore
 from tests.flows.test_store import publish
 
+pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
+
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.flow]
 
 
 def test_generate_rerun_then_new_seed_then_query(tmp_path, real_engine):

@@ -18,6 +18,8 @@ from flows.locks import dataset_lock, lock_path
 from flows.store import DatasetStore
 from schemas.errors import DatasetLockedError
 
+pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
+
 PIPELINE = """
 dataset: twice
 shard_size: 2

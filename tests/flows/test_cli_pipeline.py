@@ -9,6 +9,8 @@ from flows.store import DatasetStore
 from tests.flows.test_cli import run
 from tests.generators.engines.test_openai_compat import free_port
 
+pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
+
 
 def test_misspelled_pipeline_key_names_its_path(tmp_path):
     (tmp_path / "p.yaml").write_text("dataset: d\nsources:\n  - kind: magpie\n    magpie: {nn: 3}\n")

@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
+
 REPO = Path(__file__).resolve().parents[2]
 PIPELINE = "dataset: quiet\nshard_size: 2\nsources:\n  - kind: magpie\n    magpie: {n: 4}\ndedup: null\n"
 

@@ -7,6 +7,8 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
+
 import generators.engines.placement as placement
 from flows.pipeline import shards_flow
 from flows.pipeline_config import PipelineConfig
@@ -14,6 +16,8 @@ from flows.pipeline_run import PipelineRun
 from generators.engines.placement import GIB
 from schemas.config import EngineConfig, parse_config
 from tests.fakes import ScriptedEngine
+
+pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
 
 VERDICT = json.dumps({"quality": 4, "difficulty": "easy", "category": "other", "rationale": "fine"})
 

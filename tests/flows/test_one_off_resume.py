@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from flows.store import DatasetStore
 from tests.flows.test_pipeline_resume import REPO, checkpoints, cli_env, kill_when
+
+pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
 
 N, SHARD = 16, 2
 

@@ -10,6 +10,8 @@ from flows.store import DatasetStore
 from schemas.config import GenerateConfig, MagpieConfig
 from tests.fakes import ScriptedEngine
 
+pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
+
 
 @pytest.fixture
 def scripted(monkeypatch):

@@ -16,6 +16,8 @@ from flows.store import DatasetStore
 from schemas.config import EngineConfig, parse_config
 from tests.fakes import ScriptedEngine
 
+pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
+
 pytest.importorskip("prefect_ray")
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,6 +17,8 @@ import pytest
 
 from flows.store import DatasetStore
 
+pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
+
 REPO = Path(__file__).resolve().parents[2]
 
 N = 8

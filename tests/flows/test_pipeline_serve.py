@@ -14,7 +14,7 @@ import pytest
 
 from flows.store import DatasetStore
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.flow]
 
 PIPELINE = """
 dataset: nightly

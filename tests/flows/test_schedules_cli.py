@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 from flows.cli import app
 from tests.flows.test_cli import run
 
+pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
+
 PIPE = "dataset: d\nsources:\n  - kind: magpie\n"
 
 

@@ -14,7 +14,7 @@ import pytest
 from flows.store import DatasetStore
 from tests.flows.live_prefect import BIN, PIPELINE, prefect_server, serve_env, start_serve, stop_group, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.flow]
 
 
 def test_the_scheduler_fires_serve_runs_that_publish_v1_then_v2(tmp_path):

@@ -21,7 +21,7 @@ from tests.flows.live_prefect import (
     stop_group,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.flow]
 
 
 RAN = ("RUNNING", "COMPLETED")  # a skipped tick is Cancelled with start == end: it never ran

@@ -26,7 +26,7 @@ from tests.flows.live_prefect import (
     wait_until,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.flow]
 
 
 @pytest.mark.parametrize(("sig", "server_gone"), [(signal.SIGTERM, False), (signal.SIGINT, True)])

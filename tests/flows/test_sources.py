@@ -14,6 +14,8 @@ from flows.cli import app
 from flows.store import DatasetStore
 from tests.fakes import ScriptedEngine
 
+pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
+
 runner = CliRunner()
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "seeds" / "corpus"
 

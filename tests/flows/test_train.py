@@ -15,6 +15,8 @@ from schemas.manifest import Manifest
 from schemas.rows import DPO_SCHEMA, REJECT_SCHEMA, utc_now
 from tests.flows.test_store import publish
 
+pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
+
 QUESTIONS = [f"What is {i} plus {i}?" for i in range(6)]
 
 

@@ -12,6 +12,8 @@ from flows.store import DatasetStore
 from tests.fakes import ScriptedEngine
 from tests.flows.test_store import publish
 
+pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
+
 runner = CliRunner()
 GOOD = json.dumps({"quality": 5, "difficulty": "easy", "category": "information", "rationale": "fine"})
 
