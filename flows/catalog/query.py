@@ -40,9 +40,11 @@ def sql_error(err: BaseException, catalog: Catalog | None = None) -> QueryError:
     return QueryError(message)
 
 
-def check_statement(sql: str) -> None:
+def check_statement(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
+    """One reading statement, or a QueryError. Parsing with an open connection saves creating
+    duckdb's default one (~40 ms of a sub-second `synthloom query`)."""
     try:
-        statements = duckdb.extract_statements(sql)
+        statements = (con or duckdb).extract_statements(sql)
     except duckdb.Error as err:
         raise sql_error(err) from None
     if len(statements) != 1:
@@ -57,8 +59,8 @@ def query(root: Path | str, sql: str, warn: Callable[[str], None] = stderr_warni
 
     Execution is lazy (a relation): errors while fetching are DuckDB/Arrow errors; `sql_error` words them.
     """
-    check_statement(sql)
     catalog = Catalog(DatasetStore(root), warn)
+    check_statement(sql, catalog.con)
     try:
         catalog.ensure_for(sql)
         rel = catalog.con.sql(sql)
