@@ -14,6 +14,7 @@ With --before GITREV, the same in-process timings for the catalog module of that
     .venv/bin/python bench/scale.py --stores 1000x1000 --before 491f51d
     .venv/bin/python bench/scale.py --stores 10x1000000 --data-dir /tmp/big   # an existing store, not rebuilt
     .venv/bin/python bench/scale.py --publish-rows 100000 1000000   # heuristics+dedup+decontam+card, wall/RSS
+    .venv/bin/python bench/scale.py --publish-rows 1000000 --heuristic-shards 1   # the same, heuristics on 10k
     .venv/bin/python bench/scale.py --heuristics-rows 20000        # rows/s, lingua on every text vs fast path
 """
 
@@ -224,15 +225,38 @@ def _vm_hwm_mib() -> float:
     return int(text.split("VmHWM:")[1].split()[0]) / 1024
 
 
-def publish_child(n_rows: int, shard_rows: int, root: Path) -> dict:
+def _patch_split_rows() -> None:
+    """What a no-copy `filters.base.split_rows` would save: when no row is rejected, the table itself is
+    the result (pyarrow's filter copies every buffer even when the mask is all true)."""
+    import filters.base
+    import flows.pipeline_finish
+    from schemas.result import StageResult
+
+    original = filters.base.split_rows
+
+    def split_rows(table, stage, verdicts, raw_column="response", started=None):
+        if any(v is not None for v in verdicts):
+            return original(table, stage, verdicts, raw_column, started)
+        empty = original(table.slice(0, 0), stage, [], raw_column, started)
+        n = table.num_rows
+        return StageResult(table, empty.rejects, empty.stats.model_copy(update={"rows_in": n, "rows_out": n}))
+
+    filters.base.split_rows = flows.pipeline_finish.split_rows = split_rows
+
+
+def publish_child(n_rows: int, shard_rows: int, root: Path, heuristic_shards: int | None = None) -> dict:
     """Heuristics per shard (as the run's shard tasks do), then merge -> dedup -> decontaminate -> publish
-    with the card, through flows.pipeline_finish / flows.publish; wall, CPU and peak RSS per stage."""
+    with the card, through flows.pipeline_finish / flows.publish; wall, CPU and peak RSS per stage.
+    With heuristic_shards=K only the first K shards go through heuristics (the process still loads
+    lingua's models as a run does); the other shards' rows go to merge as they are."""
     from filters.decontaminate import DecontamConfig, Decontaminate
     from filters.dedup import Dedup
     from filters.heuristics import Heuristics
     from flows.pipeline_finish import Gathered, merge
     from flows.publish import publish_version
 
+    if os.environ.get("SCALE_SPLIT_NO_COPY"):  # experiment: split_rows returning an unrejected table uncopied
+        _patch_split_rows()
     store, g, stages = DatasetStore(root / "datasets"), Gathered(), {}
     mark = [time.perf_counter(), _cpu()]
 
@@ -242,11 +266,15 @@ def publish_child(n_rows: int, shard_rows: int, root: Path) -> dict:
         mark[:] = [now, cpu]
 
     heuristics = Heuristics()
-    for first in range(0, n_rows, shard_rows):
-        result = heuristics(publish_rows_table(first, min(shard_rows, n_rows - first)))
+    for shard, first in enumerate(range(0, n_rows, shard_rows)):
+        rows = publish_rows_table(first, min(shard_rows, n_rows - first))
+        if heuristic_shards is not None and shard >= heuristic_shards:
+            g.rows.append(rows)
+            continue
+        result = heuristics(rows)
         g.add_result(result)
         g.rows.append(result.rows)
-    lap("heuristics")
+    lap("heuristics" if heuristic_shards is None else f"heuristics ({heuristic_shards} shards)")
     result = merge(g.rows)
     g.rows.clear()
     g.add_result(result)
@@ -266,23 +294,26 @@ def publish_child(n_rows: int, shard_rows: int, root: Path) -> dict:
             "card": (version.path / "README.md").exists() or any(version.path.glob("*.md"))}  # fmt: skip
 
 
-def report_publish(sizes: list[int], shard_rows: int) -> str:
+def report_publish(sizes: list[int], shard_rows: int, heuristic_shards: int | None = None) -> str:
+    only = "" if heuristic_shards is None else f" --heuristic-shards {heuristic_shards}"
     lines = [
-        f"Command: `.venv/bin/python bench/scale.py --publish-rows {' '.join(map(str, sizes))}`; "
+        f"Command: `.venv/bin/python bench/scale.py --publish-rows {' '.join(map(str, sizes))}{only}`; "
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; one fresh process per size; "
-        f"heuristics in shards of {shard_rows:,} rows; peak RSS = VmHWM after the stage (cumulative).",
+        f"heuristics in shards of {shard_rows:,} rows{'' if not only else f' (the first {heuristic_shards} only)'}; "
+        "peak RSS = VmHWM after the stage (cumulative).",
         "",
         "| rows | stage | wall s | CPU s | rows/s (wall) | peak RSS MiB | rejected |",
         "|---|---|---|---|---|---|---|",
     ]
     for n in sizes:
         cmd = [sys.executable, __file__, "--publish-child", str(n), "--shard-rows", str(shard_rows)]
+        cmd += [] if heuristic_shards is None else ["--heuristic-shards", str(heuristic_shards)]
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode:
             raise SystemExit(out.stderr)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         for name, s in r["stages"].items():
-            stage = name.split()[0] if name != "publish + card" else None
+            stage = name.split()[0] if not name.startswith("publish") else None
             lines.append(f"| {n:,} | {name} | {s['wall']:.1f} | {s['cpu']:.1f} | {n / s['wall']:,.0f} | "
                          f"{s['rss']:.0f} | {r['rejected'].get(stage, '')} |")  # fmt: skip
         total = sum(s["wall"] for s in r["stages"].values()), sum(s["cpu"] for s in r["stages"].values())
@@ -340,6 +371,7 @@ def main() -> None:
     ap.add_argument("--publish-rows", type=int, nargs="+", help="instead: publish N rows through the non-LLM stages")
     ap.add_argument("--shard-rows", type=int, default=10_000, help="heuristics shard size for --publish-rows")
     ap.add_argument("--heuristics-rows", type=int, nargs="+", help="instead: heuristics rows/s, both language paths")
+    ap.add_argument("--heuristic-shards", type=int, help="--publish-rows: heuristics on the first K shards only")
     ap.add_argument("--publish-child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--heuristics-child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)
@@ -355,12 +387,13 @@ def main() -> None:
         return
     if args.publish_child:
         with tempfile.TemporaryDirectory() as tmp:
-            print(json.dumps(publish_child(args.publish_child, args.shard_rows, Path(tmp))))
+            print(json.dumps(publish_child(args.publish_child, args.shard_rows, Path(tmp), args.heuristic_shards)))
         return
     if args.publish_rows:
-        text = report_publish(args.publish_rows, args.shard_rows)
+        text = report_publish(args.publish_rows, args.shard_rows, args.heuristic_shards)
         print(text)
-        name = "_".join(str(n) for n in args.publish_rows)
+        name = "_".join(str(n) for n in args.publish_rows) + ("" if args.heuristic_shards is None else "_hsample")
+        name += "_nocopy" if os.environ.get("SCALE_SPLIT_NO_COPY") else ""
         (Path(__file__).resolve().parent / "results" / f"scale_publish_{name}.md").write_text(text)
         return
     lines = [
