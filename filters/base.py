@@ -48,6 +48,24 @@ def _reject_record(row: dict[str, Any], stage: str, reason: str, detail: str, ra
     }
 
 
+REJECT_BATCH = 10_000  # rejected rows turned into records at a time: Python objects stay bounded
+
+
+def _reject_part(
+    table: pa.Table,
+    stage: str,
+    idx: list[int],
+    verdicts: Sequence[tuple[str, str] | None],
+    raw_column: str | None,
+) -> pa.Table:
+    records = []
+    for i, row in zip(idx, table.take(pa.array(idx, pa.int64())).to_pylist(), strict=True):
+        reason, detail = verdicts[i]  # type: ignore[misc]
+        raw = str(row.get(raw_column, "")) if raw_column else ""
+        records.append(_reject_record(row, stage, reason, detail, raw))
+    return pa.Table.from_pylist(records, schema=REJECT_SCHEMA)
+
+
 def split_rows(
     table: pa.Table,
     stage: str,
@@ -58,15 +76,14 @@ def split_rows(
     """verdicts[i] is None to keep row i, or (reason, detail) to reject it."""
     if len(verdicts) != table.num_rows:
         raise ValueError(f"{stage}: {len(verdicts)} verdicts for {table.num_rows} rows")
-    keep = pa.array([v is None for v in verdicts], pa.bool_())
-    kept = table.filter(keep)
     rejected_idx = [i for i, v in enumerate(verdicts) if v is not None]
-    records = []
-    for i, row in zip(rejected_idx, table.take(pa.array(rejected_idx, pa.int64())).to_pylist(), strict=True):
-        reason, detail = verdicts[i]  # type: ignore[misc]
-        raw = str(row.get(raw_column, "")) if raw_column else ""
-        records.append(_reject_record(row, stage, reason, detail, raw))
-    rejects = pa.Table.from_pylist(records, schema=REJECT_SCHEMA)
+    # nothing rejected: the table itself (a filter would copy every buffer, 1 GiB at a million rows)
+    kept = table.filter(pa.array([v is None for v in verdicts], pa.bool_())) if rejected_idx else table
+    parts = [
+        _reject_part(table, stage, rejected_idx[i : i + REJECT_BATCH], verdicts, raw_column)
+        for i in range(0, len(rejected_idx), REJECT_BATCH)
+    ]
+    rejects = pa.concat_tables(parts) if parts else REJECT_SCHEMA.empty_table()
     stats = StageStats(
         name=stage,
         rows_in=table.num_rows,

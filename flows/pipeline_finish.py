@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from filters.base import split_rows
 from filters.decontaminate import Decontaminate
@@ -75,11 +76,14 @@ def merge(tables: list[pa.Table]) -> StageResult:
     started = time.perf_counter()
     nonempty = [t for t in tables if t.num_rows] or tables[:1] or [SFT_SCHEMA.empty_table()]
     table = pa.concat_tables(nonempty, promote_options="default")
-    seen: set[str] = set()
-    verdicts: list[tuple[str, str] | None] = []
-    for row_id in table.column("id").to_pylist():
-        verdicts.append(("duplicate_conversation", f"row {row_id} came from two shards") if row_id in seen else None)
-        seen.add(row_id)
+    ids = table.column("id")
+    verdicts: list[tuple[str, str] | None] = [None] * table.num_rows
+    if pc.count_distinct(ids).as_py() < table.num_rows:  # rare: only then a Python pass over the ids
+        seen: set[str] = set()
+        for i, row_id in enumerate(ids.to_pylist()):
+            if row_id in seen:
+                verdicts[i] = ("duplicate_conversation", f"row {row_id} came from two shards")
+            seen.add(row_id)
     return split_rows(table, "merge", verdicts, started=started)
 
 
