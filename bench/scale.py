@@ -229,7 +229,7 @@ def _patch_split_rows() -> None:
     """What a no-copy `filters.base.split_rows` would save: when no row is rejected, the table itself is
     the result (pyarrow's filter copies every buffer even when the mask is all true)."""
     import filters.base
-    import flows.pipeline_finish
+    import flows.run.finish
     from schemas.result import StageResult
 
     original = filters.base.split_rows
@@ -241,19 +241,19 @@ def _patch_split_rows() -> None:
         n = table.num_rows
         return StageResult(table, empty.rejects, empty.stats.model_copy(update={"rows_in": n, "rows_out": n}))
 
-    filters.base.split_rows = flows.pipeline_finish.split_rows = split_rows
+    filters.base.split_rows = flows.run.finish.split_rows = split_rows
 
 
 def publish_child(n_rows: int, shard_rows: int, root: Path, heuristic_shards: int | None = None) -> dict:
     """Heuristics per shard (as the run's shard tasks do), then merge -> dedup -> decontaminate -> publish
-    with the card, through flows.pipeline_finish / flows.publish; wall, CPU and peak RSS per stage.
+    with the card, through flows.run.finish / flows.store.publish; wall, CPU and peak RSS per stage.
     With heuristic_shards=K only the first K shards go through heuristics (the process still loads
     lingua's models as a run does); the other shards' rows go to merge as they are."""
     from filters.decontaminate import DecontamConfig, Decontaminate
     from filters.dedup import Dedup
     from filters.heuristics import Heuristics
-    from flows.pipeline_finish import Gathered, merge
-    from flows.publish import publish_version
+    from flows.run.finish import Gathered, merge
+    from flows.store.publish import publish_version
 
     if os.environ.get("SCALE_SPLIT_NO_COPY"):  # experiment: split_rows returning an unrejected table uncopied
         _patch_split_rows()

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flows.locks import dataset_lock
 from flows.store import DatasetStore, file_digest
-from flows.verify import verify_version
+from flows.store.locks import dataset_lock
+from flows.store.verify import verify_version
 from schemas.manifest import Manifest, StageStats
 from schemas.rows import REJECT_SCHEMA, utc_now
 

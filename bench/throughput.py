@@ -25,8 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
 
-def raw_magpie(engine, n: int, max_tokens: int) -> tuple[float, int]:
-    """(seconds, completion tokens): instructions in one call, then every response in one call."""
+def _judge_config():
+    from filters.judge import JudgeConfig
+    from schemas.config import SamplingConfig
+
+    return JudgeConfig(sampling=SamplingConfig(temperature=0.0, max_tokens=96))
+
+
+def raw_magpie(engine, n: int, max_tokens: int, judge: bool = False) -> tuple[float, int]:
+    """(seconds, completion tokens): instructions in one call, then every response in one call (then,
+    with `judge`, every rubric verdict in one call)."""
     from generators.chat_template import pre_query_prefix
     from schemas.config import SamplingConfig
 
@@ -39,13 +47,22 @@ def raw_magpie(engine, n: int, max_tokens: int) -> tuple[float, int]:
     chats = [[{"role": "user", "content": c.text.strip() or "Hello"}] for c in first]
     second = engine.run_prepared([engine.prepare("chat", c, resp) for c in chats])
     tokens = sum(c.completion_tokens for c in first + second)
+    if judge:
+        from filters.judge import RubricJudge
+
+        rows = [{"instruction": c[0]["content"], "response": r.text} for c, r in zip(chats, second, strict=True)]
+        outs, _, _ = RubricJudge(config=JUDGE).judge_rows(rows, engine)
+        tokens += sum(c.completion_tokens for c in outs)
     return time.perf_counter() - started, tokens
 
 
-def run_core(engine, n: int, shard_size: int, max_tokens: int, workers: int | None) -> tuple[float, int, int, str]:
-    """(seconds, completion tokens, shard workers, dispatcher line) through PipelineRun's steps."""
-    from flows.pipeline_config import PipelineConfig
-    from flows.pipeline_run import PipelineRun
+def run_core(
+    engine, n: int, shard_size: int, max_tokens: int, workers: int | None, judge: bool = False
+) -> tuple[float, int, int, str]:
+    """(seconds, completion tokens, shard workers, dispatcher line) through PipelineRun's steps: per
+    shard the Magpie step, then (with `judge`) the judge step, each shard in a worker thread."""
+    from flows.run.config import PipelineConfig
+    from flows.run.core import PipelineRun
     from flows.runners import shard_workers
     from generators.engines.batching import BatchingEngine
     from schemas.config import parse_config
@@ -61,6 +78,8 @@ def run_core(engine, n: int, shard_size: int, max_tokens: int, workers: int | No
             }
         ],
         "dedup": None,
+        "heuristics": None,
+        "judge": JUDGE.model_dump(mode="json") if judge else None,
     }
     cfg = parse_config(PipelineConfig, data, "bench")
     workers = workers or shard_workers(cfg)
@@ -69,8 +88,13 @@ def run_core(engine, n: int, shard_size: int, max_tokens: int, workers: int | No
         run = PipelineRun(cfg, Path(root), "", "bench", engine_factory=lambda c: feeder)
         plan = run.plan()
         started = time.perf_counter()
+
+        def shard(s):
+            out = run.generate(s)
+            return [out, *([run.step("judge", out)] if judge else [])]
+
         with ThreadPoolExecutor(workers) as pool:
-            outs = list(pool.map(run.generate, plan.shards))
+            outs = [o for steps in pool.map(shard, plan.shards) for o in steps]
         seconds = time.perf_counter() - started
         tokens = sum(run.checkpoint(o.stage, o.key).stats.completion_tokens for o in outs)
     return seconds, tokens, workers, feeder.stats.line()
@@ -95,6 +119,9 @@ def curve(engine, in_flight: int, max_tokens: int) -> float:
     return tokens / (time.perf_counter() - started)
 
 
+JUDGE = None  # set in main: the judge config both paths use
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=256)
@@ -112,16 +139,26 @@ def main() -> None:
         f"# Engine saturation: {args.n} Magpie conversations, 1 turn, max_tokens {args.max_tokens}, "
         f"shard_size {args.shard_size}, {os.cpu_count()} cores\n"
     )
-    a_s, a_t = raw_magpie(engine, args.n, args.max_tokens)
-    b_s, b_t, b_w, b_line = run_core(engine, args.n, args.shard_size, args.max_tokens, None)
-    c_s, c_t, _, c_line = run_core(engine, args.n, args.shard_size, args.max_tokens, 1)
-    a, b, c = a_t / a_s, b_t / b_s, c_t / c_s
+    global JUDGE
+    JUDGE = _judge_config()
     print("| path | wall s | completion tokens | tok/s | vs raw |")
     print("|---|---|---|---|---|")
-    print(f"| (a) raw vLLM, one generate per turn | {a_s:.1f} | {a_t} | {a:.0f} | 1.00 |")
-    print(f"| (b) run core, {b_w} shard workers + dispatcher | {b_s:.1f} | {b_t} | {b:.0f} | {b / a:.2f} |")
-    print(f"| (c) one shard at a time (previous) | {c_s:.1f} | {c_t} | {c:.0f} | {c / a:.2f} |")
-    print(f"\n(b) {b_line}\n(c) {c_line}\n")
+    for judge in (False, True):
+        # raw first and last, so a drift in machine load shows and the ratio uses their mean
+        a1 = raw_magpie(engine, args.n, args.max_tokens, judge)
+        b_s, b_t, b_w, b_line = run_core(engine, args.n, args.shard_size, args.max_tokens, None, judge)
+        c_s, c_t, _, c_line = run_core(engine, args.n, args.shard_size, args.max_tokens, 1, judge)
+        a2 = raw_magpie(engine, args.n, args.max_tokens, judge)
+        a = (a1[1] / a1[0] + a2[1] / a2[0]) / 2
+        b, c = b_t / b_s, c_t / c_s
+        tag = " + judge" if judge else ""
+        for i, (a_s, a_t) in enumerate((a1, a2), 1):
+            rate = a_t / a_s
+            print(f"| (a{i}) raw vLLM{tag}, one generate per step | {a_s:.1f} | {a_t} | {rate:.0f} | {rate / a:.2f} |")
+        print(f"| (b) run core{tag}, {b_w} shard workers + dispatcher | {b_s:.1f} | {b_t} | {b:.0f} | {b / a:.2f} |")
+        print(f"| (c) one shard at a time{tag} (previous) | {c_s:.1f} | {c_t} | {c:.0f} | {c / a:.2f} |")
+        print(f"|  ({tag or 'magpie'}: (b) {b_line}; (c) {c_line}) | | | | |")
+    print()
     print("| sequences in flight | raw vLLM tok/s |\n|---|---|")
     for k in [int(x) for x in args.curve.split(",") if x]:
         print(f"| {k} | {curve(engine, k, min(args.max_tokens, 64)):.0f} |")

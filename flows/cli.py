@@ -105,7 +105,7 @@ def generate_magpie(
 
     Example:  synthloom generate magpie --n 200 --dataset magpie_demo --config gpu.yaml
     """
-    from flows import one_off
+    from flows.run import one_off
     from flows.store import check_name
     from schemas.config import GenerateConfig, load_config
 
@@ -141,7 +141,7 @@ class _NoUserErrorTracebacks(logging.Filter):
 
 
 def _run_one_off(cfg: Any, data_dir: Path, label: str) -> None:
-    """A one-off command's pipeline (flows/one_off.py) through the same run path as `synthloom run`:
+    """A one-off command's pipeline (flows/run/one_off.py) through the same run path as `synthloom run`:
     checkpointed shards, resume after a kill, one publish per run key."""
     _check_models(cfg)
     root = data_dir.resolve() / "datasets"
@@ -201,7 +201,7 @@ def _print_summary(data_dir: Path, version: Any) -> None:
 
 
 def _transform(op: str, ref: str, out: str, config: Path | None, data_dir: Path, overrides: dict | None = None) -> None:
-    from flows import one_off
+    from flows.run import one_off
     from flows.store import DatasetStore, check_name
 
     check_name(out)
@@ -215,7 +215,7 @@ def _transform(op: str, ref: str, out: str, config: Path | None, data_dir: Path,
 def _source(
     kind: str, name: str, inputs: list[str], config: Path | None, data_dir: Path, parent: str | None = None
 ) -> None:
-    from flows import one_off
+    from flows.run import one_off
     from flows.store import DatasetStore, check_name
 
     check_name(name)
@@ -315,7 +315,7 @@ PipelineArg = typer.Argument(..., help="Pipeline YAML: dataset, engine, sources,
 
 
 def _load_pipeline(pipeline: Path) -> Any:
-    from flows.pipeline_config import load_pipeline_config
+    from flows.run.config import load_pipeline_config
 
     cfg = load_pipeline_config(pipeline)
     _check_models(cfg)
@@ -350,7 +350,7 @@ def run_cmd(
 def _run_locked(cfg: Any, root: Path, tag: str, label: str) -> dict[str, Any]:
     """Run one pipeline config under the dataset's lock (one writer per dataset, taken before Prefect
     starts), with one progress display and the engine's log in a file unless --verbose."""
-    from flows.locks import dataset_lock
+    from flows.store.locks import dataset_lock
 
     verbose = os.environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
     with dataset_lock(root, cfg.dataset, label):
@@ -370,7 +370,7 @@ def _run_log_path(root: Path, dataset: str) -> Path:
     """Where a run's engine/Prefect log goes: next to the dataset's checkpoints, one file per run."""
     import datetime
 
-    from flows.checkpoints import CACHE_DIR
+    from flows.run.checkpoints import CACHE_DIR
 
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     return root / CACHE_DIR / dataset / "logs" / f"run-{stamp}-{os.getpid()}.log"
@@ -590,7 +590,7 @@ def export_cmd(
 
     Example:  synthloom export demo@v1 --format chat-jsonl --output demo_v1.jsonl
     """
-    from flows.export import export_version
+    from flows.store.export import export_version
 
     version = _store(data_dir).get(ref)
     n = export_version(version, fmt, output)
@@ -654,7 +654,7 @@ def datasets_verify(
 
     Example:  synthloom datasets verify demo@v1
     """
-    from flows.verify import select, verify_version
+    from flows.store.verify import select, verify_version
 
     versions = select(_store(data_dir), ref)
     if not versions:
@@ -764,9 +764,9 @@ def judge_calibrate(
 
     Example:  synthloom judge calibrate --config data/pipelines/demo.yaml
     """
-    from flows.judge_gate import calibrated, judge_settings
     from flows.pipeline import engine_factory
-    from flows.report_calibration import calibration_plot
+    from flows.report.calibration import calibration_plot
+    from flows.run.judge_gate import calibrated, judge_settings
 
     judge, engine_cfg, threshold = judge_settings(config)
     if calibration_set is not None:

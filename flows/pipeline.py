@@ -1,6 +1,6 @@
 """Prefect flows (the only modules that import Prefect are this one and flows/train.py, runners.py,
 serving.py, schedules.py). `pipeline_flow` is the whole DAG of one pipeline config, and the only
-way data is generated or transformed: `synthloom run` and every one-off command (flows/one_off.py)
+way data is generated or transformed: `synthloom run` and every one-off command (flows/run/one_off.py)
 run it. Per shard: the source's task, then each shard stage's task (judge, heuristics, ...), then
 merge/dedup/decontaminate/publish."""
 
@@ -21,13 +21,13 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import deployment, flow_run
 
 from flows import progress
-from flows.locks import dataset_lock
-from flows.pipeline_config import PipelineConfig
-from flows.pipeline_finish import publish_run, published_refs, run_summary
-from flows.pipeline_run import EngineFactory, PipelineRun, ShardOut, default_engine
+from flows.run.config import PipelineConfig
+from flows.run.core import EngineFactory, PipelineRun, ShardOut, default_engine
+from flows.run.finish import publish_run, published_refs, run_summary
+from flows.run.plan import Plan, Shard
 from flows.runners import shard_task_options, task_runner_for
-from flows.shard_plan import Plan, Shard
 from flows.store import Version
+from flows.store.locks import dataset_lock
 from generators.engines import release_engine
 from generators.engines.placement import Placement, placement_here
 from schemas.config import EngineConfig, parse_config

@@ -130,8 +130,10 @@ class Progress:
             since = time.monotonic() - self._t0
             rate = (tokens - self._tokens0) / since if since > 0 else 0.0
         with self._lock:
-            stages = tuple((k, StageCount(**{f: max(0, getattr(v, f)) for f in StageCount.__annotations__}))
-                           for k, v in self._stages.items())
+            stages = tuple(
+                (k, StageCount(**{f: max(0, getattr(v, f)) for f in StageCount.__annotations__}))
+                for k, v in self._stages.items()
+            )
             return Snapshot(elapsed, self._phase, stages, in_flight, rate)
 
     # -- the display ---------------------------------------------------------------------------------

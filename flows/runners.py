@@ -13,7 +13,7 @@ from typing import Any
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.pipeline_config import PipelineConfig
+from flows.run.config import PipelineConfig
 from schemas.errors import ConfigError
 
 MAX_LOCAL_WORKERS = 64

@@ -500,8 +500,6 @@ def _combined(name: str, steps: list[StageResult], rows: pa.Table, extra_in: int
     return StageResult(rows, rejects, stats)
 
 
-
-
 # ---------------------------------------------------------------- persona x task templates
 
 

@@ -26,12 +26,12 @@ class QueryError(SynthloomError):
 
 
 class DatasetLockedError(DatasetError):
-    """Another process is writing the same dataset (flows/locks.py)."""
+    """Another process is writing the same dataset (flows/store/locks.py)."""
 
 
 class CorruptVersionError(DatasetError):
-    """A published version whose manifest or files are unreadable or changed (flows/store.py)."""
+    """A published version whose manifest or files are unreadable or changed (flows/store/datasets.py)."""
 
 
 class JudgeNotCalibratedError(SynthloomError):
-    """A judge whose scores do not separate good from bad rows was asked to filter (flows/judge_gate.py)."""
+    """A judge whose scores do not separate good from bad rows was asked to filter (flows/run/judge_gate.py)."""

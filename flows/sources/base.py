@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from flows.checkpoints import cache_key
+from flows.run.checkpoints import cache_key
 from flows.store import DatasetStore
 from generators.documents import Skipped
 from schemas.config import Frozen

@@ -160,7 +160,7 @@ def test_real_minilm_catches_a_paraphrase(tmp_path, monkeypatch):
 
 
 def _publish(store, name, texts, ids):
-    from flows.publish import publish_version
+    from flows.store.publish import publish_version
     from schemas.manifest import StageStats
 
     stats = StageStats(name="seed", rows_in=len(texts), rows_out=len(texts), rejected=0)
@@ -171,10 +171,10 @@ def test_dedup_semantic_op_across_published_versions(tmp_path, monkeypatch):
     """`synthloom dedup --semantic`'s pipeline, run without Prefect: the second run drops a paraphrase
     of the first's rows."""
     import filters.semantic.stage
-    import flows.indexes
-    from flows import one_off
-    from flows.pipeline_finish import run_in_process
-    from flows.pipeline_run import PipelineRun
+    import flows.run.indexes
+    from flows.run import one_off
+    from flows.run.core import PipelineRun
+    from flows.run.finish import run_in_process
     from flows.store import DatasetStore
 
     def run_transform(ref: str, run_id: str):
@@ -184,7 +184,7 @@ def test_dedup_semantic_op_across_published_versions(tmp_path, monkeypatch):
         return version
 
     emb = FakeEmbedder(FIXED)
-    monkeypatch.setattr(flows.indexes, "load_embedder", lambda model: emb)
+    monkeypatch.setattr(flows.run.indexes, "load_embedder", lambda model: emb)
     monkeypatch.setattr(filters.semantic.stage, "load_embedder", lambda model: emb)
     store = DatasetStore(tmp_path)
     cfg = one_off.TransformConfig(semantic_dedup=SemanticDedupConfig(threshold=0.85))
@@ -219,7 +219,7 @@ def test_diversity_figures():
 
 
 def test_pipeline_config_switch_defaults_off():
-    from flows.pipeline_config import PipelineConfig
+    from flows.run.config import PipelineConfig
 
     base = {"dataset": "d", "sources": [{"kind": "magpie"}]}
     assert PipelineConfig(**base).semantic_dedup is None
@@ -231,13 +231,13 @@ def test_pipeline_filter_all_runs_semantic_after_minhash(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     import filters.semantic.stage
-    import flows.indexes
-    from flows.pipeline_config import PipelineConfig
-    from flows.pipeline_finish import Gathered, filter_all
+    import flows.run.indexes
+    from flows.run.config import PipelineConfig
+    from flows.run.finish import Gathered, filter_all
     from flows.store import DatasetStore
 
     emb = FakeEmbedder(FIXED)
-    monkeypatch.setattr(flows.indexes, "load_embedder", lambda model: emb)
+    monkeypatch.setattr(flows.run.indexes, "load_embedder", lambda model: emb)
     monkeypatch.setattr(filters.semantic.stage, "load_embedder", lambda model: emb)
     cfg = PipelineConfig(dataset="d", sources=[{"kind": "magpie"}], semantic_dedup={"threshold": 0.85})
     texts = ["reverse a list in python", "reverse a list in python", "how do i flip a python list", "x y"]

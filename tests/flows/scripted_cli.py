@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
-import flows.pipeline_run
+import flows.run.core
 from flows.cli import main
 from tests.fakes import ScriptedEngine
 
@@ -25,6 +25,6 @@ def scripted(_cfg) -> ScriptedEngine:
 
 
 if __name__ == "__main__":
-    flows.pipeline_run.make_engine = scripted  # looked up at call time by default_engine
+    flows.run.core.make_engine = scripted  # looked up at call time by default_engine
     sys.argv = ["synthloom", *sys.argv[1:]]
     main()

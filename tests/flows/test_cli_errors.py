@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.store import DatasetStore
 from schemas.errors import DatasetError
+from tests.flows.store.test_datasets import publish
 from tests.flows.test_cli import run
-from tests.flows.test_store import publish
 
 pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
 
@@ -74,7 +74,7 @@ def test_debug_flag_and_env_show_the_traceback(tmp_path, monkeypatch):
 
 
 def test_disk_full_while_publishing_is_one_line(tmp_path, monkeypatch):
-    import flows.store as store_mod
+    import flows.store.datasets as store_mod
 
     publish(DatasetStore(tmp_path / "datasets"), "demo", ["How do tides work near the coast?"])
 

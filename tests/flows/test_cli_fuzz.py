@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import flows.cli
 from flows.cli import app
 from flows.store import DatasetStore
-from tests.flows.test_store import publish
+from tests.flows.store.test_datasets import publish
 
 pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
 

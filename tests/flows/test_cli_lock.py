@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.locks import dataset_lock, lock_path
 from flows.store import DatasetStore
+from flows.store.locks import dataset_lock, lock_path
 from schemas.errors import DatasetLockedError
 
 pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server

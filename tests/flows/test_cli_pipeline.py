@@ -52,7 +52,7 @@ def test_dead_server_fails_the_run_and_publishes_nothing(tmp_path, embedded_dir)
 def test_train_refuses_a_table_without_messages_before_loading_a_model(tmp_path):
     import pyarrow as pa
 
-    from flows.publish import publish_version
+    from flows.store.publish import publish_version
     from schemas.manifest import StageStats
 
     store = DatasetStore(tmp_path / "datasets")

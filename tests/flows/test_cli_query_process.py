@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from flows.cli import _query_args
-from flows.publish import publish_version
 from flows.store import DatasetStore
+from flows.store.publish import publish_version
 from tests.flows.helpers import stage_result
 
 

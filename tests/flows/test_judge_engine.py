@@ -11,8 +11,8 @@ import pytest
 
 import generators.engines.placement as placement
 from flows.pipeline import shards_flow
-from flows.pipeline_config import PipelineConfig
-from flows.pipeline_run import PipelineRun
+from flows.run.config import PipelineConfig
+from flows.run.core import PipelineRun
 from generators.engines.placement import GIB
 from schemas.config import EngineConfig, parse_config
 from tests.fakes import ScriptedEngine

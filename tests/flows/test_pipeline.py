@@ -1,11 +1,11 @@
-"""A one-off Magpie run (flows/one_off.py) through the pipeline flow on a real Prefect server, with a
+"""A one-off Magpie run (flows/run/one_off.py) through the pipeline flow on a real Prefect server, with a
 scripted engine (logic only): it publishes once per run key, and a new seed samples a new version."""
 
 import pytest
 
-import flows.pipeline_run
-from flows import one_off
+import flows.run.core
 from flows.pipeline import pipeline_flow
+from flows.run import one_off
 from flows.store import DatasetStore
 from schemas.config import GenerateConfig, MagpieConfig
 from tests.fakes import ScriptedEngine
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect
 @pytest.fixture
 def scripted(monkeypatch):
     engine = ScriptedEngine(lambda p, sp: f"What is fact number {sp.seed}?", lambda m, sp: "A fact.")
-    monkeypatch.setattr(flows.pipeline_run, "make_engine", lambda cfg: engine)
+    monkeypatch.setattr(flows.run.core, "make_engine", lambda cfg: engine)
     return engine
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.pipeline_config import PipelineConfig
-from flows.pipeline_run import PipelineRun, default_engine
+from flows.run.config import PipelineConfig
+from flows.run.core import PipelineRun, default_engine
 from flows.store import DatasetStore
 from schemas.config import EngineConfig, parse_config
 from tests.fakes import ScriptedEngine

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import flows.pipeline_run
+import flows.run.core
 from flows.cli import app
 from flows.store import DatasetStore
 from tests.fakes import ScriptedEngine
@@ -49,7 +49,7 @@ def scripted_engine() -> ScriptedEngine:
 @pytest.fixture
 def engine(monkeypatch):
     e = scripted_engine()
-    monkeypatch.setattr(flows.pipeline_run, "make_engine", lambda cfg: e)
+    monkeypatch.setattr(flows.run.core, "make_engine", lambda cfg: e)
     return e
 
 

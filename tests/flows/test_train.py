@@ -13,7 +13,7 @@ from schemas.config import parse_config
 from schemas.errors import ConfigError, DatasetError, SynthloomError
 from schemas.manifest import Manifest
 from schemas.rows import DPO_SCHEMA, REJECT_SCHEMA, utc_now
-from tests.flows.test_store import publish
+from tests.flows.store.test_datasets import publish
 
 pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
 

@@ -6,11 +6,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-import flows.pipeline_run
+import flows.run.core
 from flows.cli import app
 from flows.store import DatasetStore
 from tests.fakes import ScriptedEngine
-from tests.flows.test_store import publish
+from tests.flows.store.test_datasets import publish
 
 pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
 
@@ -25,7 +25,7 @@ def data_dir(tmp_path):
 
 
 def use_engine(monkeypatch, on_chat):
-    monkeypatch.setattr(flows.pipeline_run, "make_engine", lambda cfg: ScriptedEngine(lambda p, s: "", on_chat))
+    monkeypatch.setattr(flows.run.core, "make_engine", lambda cfg: ScriptedEngine(lambda p, s: "", on_chat))
 
 
 def test_score_adds_columns_and_keeps_junk_as_rejects(data_dir, monkeypatch):

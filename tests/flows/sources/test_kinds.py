@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from flows.pipeline_config import PipelineConfig
+from flows.run.config import PipelineConfig
 from flows.sources import KINDS, PlanContext, kind_of
 from flows.store import DatasetStore
 from schemas.errors import DatasetError
 from schemas.stage import Stage
-from tests.flows.test_store import publish
+from tests.flows.store.test_datasets import publish
 
 CORPUS = Path(__file__).resolve().parents[3] / "data" / "seeds" / "corpus"
 

@@ -1,7 +1,7 @@
 """One pipeline run as plain, resumable steps (no Prefect here; flows/pipeline.py makes each step a
 task): plan shards -> per shard: generate -> judge -> heuristics -> merge, dedup, decontaminate,
 publish. Every shard x stage result is a checkpoint keyed by its inputs, config and stage
-version (flows/checkpoints.py), so a killed run resumes where it stopped, and a run that is
+version (flows/run/checkpoints.py), so a killed run resumes where it stopped, and a run that is
 already published is found by its run key instead of being published twice.
 
 Tasks hand each other `ShardOut` records (a key and counts), never tables: a task on another
@@ -21,10 +21,10 @@ import pyarrow as pa
 
 from filters.heuristics import Heuristics, HeuristicsConfig
 from filters.judge import PairwiseJudge, RubricJudge
-from flows.checkpoints import Checkpoint, Checkpoints, cache_key
-from flows.judge_gate import GateResult, calibrated, gate
-from flows.pipeline_config import PipelineConfig
-from flows.shard_plan import Plan, Shard, plan_context, plan_shards
+from flows.run.checkpoints import Checkpoint, Checkpoints, cache_key
+from flows.run.config import PipelineConfig
+from flows.run.judge_gate import GateResult, calibrated, gate
+from flows.run.plan import Plan, Shard, plan_context, plan_shards
 from flows.sources import kind_of
 from generators.engines import make_engine
 from generators.engines.batching import batched
@@ -177,7 +177,7 @@ class PipelineRun:
         return self.cfg.judge is not None and h is not None and h.min_judge_score is not None
 
     def gated(self) -> tuple[PipelineRun, GateResult | None]:
-        """This run after the judge gate (flows/judge_gate.py): unchanged when no judge threshold applies;
+        """This run after the judge gate (flows/run/judge_gate.py): unchanged when no judge threshold applies;
         raises JudgeNotCalibratedError when the judge fails and the config says stop."""
         if not self.needs_judge_gate():
             return self, None

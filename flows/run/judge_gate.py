@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict
 
 from filters.calibration import CalibrationReport, calibrate, load_set, set_hash
 from filters.judge import JudgeConfig, RubricJudge
-from flows.checkpoints import CACHE_DIR, cache_key
-from flows.tempdirs import temp_name
+from flows.run.checkpoints import CACHE_DIR, cache_key
+from flows.store.tempdirs import temp_name
 from schemas.config import EngineConfig
 from schemas.engine import Engine
 from schemas.errors import JudgeNotCalibratedError
@@ -106,8 +106,8 @@ def gate(report: CalibrationReport, judge: JudgeConfig, cached: bool, where: str
 def judge_settings(path: Path | None) -> tuple[JudgeConfig, EngineConfig, float]:
     """(judge, its engine, threshold) from a pipeline YAML (has `sources:`) or a score/filter config
     (`judge:` / `heuristics:` sections); defaults without a file. Threshold: min_judge_score, else 3."""
-    from flows.one_off import TransformConfig
-    from flows.pipeline_config import load_pipeline_config
+    from flows.run.config import load_pipeline_config
+    from flows.run.one_off import TransformConfig
     from schemas.config import load_config
 
     raw = load_config(_Raw, path).model_extra if path is not None else {}

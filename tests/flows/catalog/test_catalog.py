@@ -3,7 +3,7 @@ import pytest
 from flows.catalog import query
 from flows.store import DatasetStore
 from schemas.errors import QueryError
-from tests.flows.test_store import publish
+from tests.flows.store.test_datasets import publish
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flows.pipeline_config import PipelineConfig
+from flows.run.config import PipelineConfig
 from flows.sources import PlanContext, ReadReport, kind_of
 
 

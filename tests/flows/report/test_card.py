@@ -3,11 +3,11 @@ import logging
 import pyarrow as pa
 import pytest
 
-import flows.publish
-import flows.report
-from flows.publish import publish_version
+import flows.report.card
+import flows.store.publish
 from flows.report import card_path, write_card
 from flows.store import DatasetStore
+from flows.store.publish import publish_version
 from schemas.manifest import StageStats
 from schemas.result import Reject, rejects_table
 from schemas.rows import DPO_SCHEMA, utc_now
@@ -123,7 +123,7 @@ def test_crash_while_rendering_keeps_the_old_card(tmp_path, monkeypatch):
     def boom(*args):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(flows.report, "_render", boom)
+    monkeypatch.setattr(flows.report.card, "_render", boom)
     with pytest.raises(RuntimeError):
         write_card(v)
     assert card_path(v).read_bytes() == before
@@ -134,10 +134,10 @@ def test_card_failure_does_not_fail_publish(tmp_path, monkeypatch, caplog):
     def boom(version):
         raise RuntimeError("no fonts")
 
-    monkeypatch.setattr(flows.publish, "write_card", boom)
+    monkeypatch.setattr(flows.store.publish, "write_card", boom)
     result = stage_result(["a?"])
     store = DatasetStore(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="flows.publish"):
+    with caplog.at_level(logging.WARNING, logger="flows.store.publish"):
         v = publish_version(store, "demo", result.rows, [result.rejects], [result.stats], {}, "r")
     assert v.ref == "demo@v1" and store.get("demo").read().num_rows == 1
     assert card_path(v) is None

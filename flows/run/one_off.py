@@ -20,7 +20,7 @@ from filters.dedup import DedupConfig
 from filters.heuristics import HeuristicsConfig
 from filters.judge import JudgeConfig
 from filters.semantic import SemanticDedupConfig
-from flows.pipeline_config import PipelineConfig
+from flows.run.config import PipelineConfig
 from flows.sources import DatasetSource, FromTextSource, MagpieSource, PersonasSource, PersonaTasksSource
 from generators.personas import PersonasConfig, PersonaTasksConfig
 from generators.responses import CandidatesConfig

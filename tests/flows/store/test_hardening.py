@@ -12,13 +12,13 @@ import stat
 
 import pytest
 
-from flows.checkpoints import Checkpoints
+from flows.run.checkpoints import Checkpoints
 from flows.store import DatasetStore, check_name, parse_ref
-from flows.tempdirs import host_tag, temp_name
-from flows.verify import verify_version
+from flows.store.tempdirs import host_tag, temp_name
+from flows.store.verify import verify_version
 from schemas.errors import CorruptVersionError, DatasetError
+from tests.flows.store.test_datasets import publish
 from tests.flows.test_cli import run
-from tests.flows.test_store import publish
 
 
 def flip_byte(path, offset: int = 100) -> None:
@@ -123,7 +123,7 @@ def test_refs_match_the_whole_string():
 
 
 def test_disk_full_while_publishing_is_one_error_and_leaves_nothing(tmp_path, monkeypatch):
-    import flows.store as store_mod
+    import flows.store.datasets as store_mod
 
     store = DatasetStore(tmp_path)
     publish(store, "demo", ["a?"])

@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.pipeline_config import PipelineConfig
-from flows.pipeline_finish import publish_run
-from flows.pipeline_run import PipelineRun
 from flows.report import write_card
+from flows.run.config import PipelineConfig
+from flows.run.core import PipelineRun
+from flows.run.finish import publish_run
 from schemas.config import parse_config
 from schemas.errors import JudgeNotCalibratedError
 from tests.fakes import ScriptedEngine, informed_verdict

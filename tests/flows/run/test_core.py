@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from flows.checkpoints import Checkpoints
-from flows.pipeline_config import PipelineConfig
-from flows.pipeline_finish import publish_run, published_refs
-from flows.pipeline_run import PipelineRun
+from flows.run.checkpoints import Checkpoints
+from flows.run.config import PipelineConfig
+from flows.run.core import PipelineRun
+from flows.run.finish import publish_run, published_refs
 from flows.store import DatasetStore
-from flows.tempdirs import host_tag, temp_name
+from flows.store.tempdirs import host_tag, temp_name
 from schemas.config import parse_config
 from schemas.errors import ConfigError
 from tests.fakes import ScriptedEngine, informed_verdict

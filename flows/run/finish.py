@@ -16,11 +16,11 @@ from filters.base import split_rows
 from filters.decontaminate import Decontaminate
 from filters.dedup import Dedup
 from filters.semantic import SemanticDedup
-from flows.indexes import dedup_index_dir, semantic_index_dir, sync_index, sync_semantic_index
-from flows.pipeline_run import PipelineRun, ShardOut
-from flows.publish import publish_version
-from flows.shard_plan import Plan
+from flows.run.core import PipelineRun, ShardOut
+from flows.run.indexes import dedup_index_dir, semantic_index_dir, sync_index, sync_semantic_index
+from flows.run.plan import Plan
 from flows.store import DatasetStore, Version
+from flows.store.publish import publish_version
 from generators.documents import skipped_rejects
 from schemas.manifest import StageStats
 from schemas.result import StageResult

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.tempdirs import remove_abandoned, temp_name
+from flows.store.tempdirs import remove_abandoned, temp_name
 from schemas.errors import DatasetError
 from schemas.manifest import StageStats
 

@@ -6,8 +6,8 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from flows.publish import publish_result
 from flows.store import DatasetStore, parse_ref
+from flows.store.publish import publish_result
 from schemas.errors import DatasetError
 from tests.flows.helpers import manifest, stage_result
 
@@ -87,7 +87,7 @@ def test_concurrent_publishes_lose_nothing_and_duplicate_nothing(tmp_path):
 
 
 def _slow_publisher(root: str) -> None:
-    import flows.store as store_mod
+    import flows.store.datasets as store_mod
 
     real = store_mod._write_parts
 

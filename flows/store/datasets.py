@@ -3,7 +3,7 @@
 Layout: <root>/<name>/v<N>/{rows/part-*.parquet, rejects/part-*.parquet, manifest.json}.
 A version is written in full to a hidden temp dir beside the versions, manifest last (with each
 file's size and SHA-256), made read-only, then moved into place with one atomic rename. Every publish
-holds the dataset's lock (flows/locks.py); should two publishes still race for a number (another
+holds the dataset's lock (flows/store/locks.py); should two publishes still race for a number (another
 machine, no working flock), the loser's rename fails and it retries with the next number. A crash
 leaves only a hidden temp dir named after its process, which readers never see and the next publish
 removes (`gc_temp`).
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.locks import FOREVER, dataset_lock, wait_seconds
-from flows.tempdirs import remove_abandoned, rmtree, temp_name
+from flows.store.locks import FOREVER, dataset_lock, wait_seconds
+from flows.store.tempdirs import remove_abandoned, rmtree, temp_name
 from schemas.errors import CorruptVersionError, DatasetError
 
 if TYPE_CHECKING:  # pydantic is imported when a manifest is parsed or written: `synthloom query` never needs it

@@ -4,7 +4,7 @@ The similarity logic itself is tested in tests/filters/test_semantic.py."""
 
 from __future__ import annotations
 
-from flows import one_off
+from flows.run import one_off
 from schemas.config import parse_config
 
 

@@ -23,10 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flows.report_calibration import calibration_section
-from flows.report_diversity import diversity_section
+from flows.report.calibration import calibration_section
+from flows.report.diversity import diversity_section
 from flows.store import Version
-from flows.tempdirs import temp_name
+from flows.store.tempdirs import temp_name
 from schemas.manifest import Manifest
 
 CARD_DIR = "card"

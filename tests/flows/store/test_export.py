@@ -4,11 +4,11 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.export import export_version
 from flows.store import DatasetStore
+from flows.store.export import export_version
 from schemas.errors import DatasetError
 from tests.flows.helpers import answer
-from tests.flows.test_store import publish
+from tests.flows.store.test_datasets import publish
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import numpy as np
 
 from filters.semantic.config import SemanticDedupConfig
 from filters.semantic.index import SemanticIndex
-from flows.publish import publish_version
 from flows.report import write_card
-from flows.report_diversity import project_2d
+from flows.report.diversity import project_2d
 from flows.store import DatasetStore
+from flows.store.publish import publish_version
 from tests.flows.helpers import stage_result
 
 TEXTS = [

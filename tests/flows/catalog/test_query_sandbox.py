@@ -18,7 +18,7 @@ from flows.catalog import Catalog, query
 from flows.cli import app
 from flows.store import DatasetStore
 from schemas.errors import QueryError
-from tests.flows.test_store import publish
+from tests.flows.store.test_datasets import publish
 
 PART = "{root}/demo/v1/rows/part-00000.parquet"
 HOSTILE = [
