@@ -14,6 +14,9 @@ from typing import Any, TypeVar
 
 import typer
 
+from flows.main import DEBUG_ENV, VERBOSE_ENV
+from flows.main import debug as _debug
+from flows.main import main as main  # the entry point (flows/main.py); kept importable from here
 from schemas.errors import SynthloomError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,12 +39,6 @@ DataDir = typer.Option(
 )
 
 
-DEBUG_ENV = "SYNTHLOOM_DEBUG"
-
-
-VERBOSE_ENV = "SYNTHLOOM_VERBOSE"
-
-
 @app.callback()
 def _global_options(
     debug: bool = typer.Option(False, "--debug", help=f"Show tracebacks, not one-line errors [env {DEBUG_ENV}=1]."),
@@ -53,10 +50,6 @@ def _global_options(
         os.environ[DEBUG_ENV] = "1"
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
-
-
-def _debug() -> bool:
-    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def friendly_errors(fn: F) -> F:
@@ -721,32 +714,11 @@ def query_cmd(
 
     Example:  synthloom query "SELECT version, count(*) FROM demo_all GROUP BY 1"
     """
-    from flows.catalog import query, sql_error
-    from flows.catalog.query import RUN_ERRORS
+    from flows.main import query_and_print
 
     if fmt not in ("table", "csv", "json"):
         raise typer.BadParameter(f"--format must be table, csv or json, not {fmt!r}")
-    rel = query(data_dir / "datasets", sql, warn=lambda m: typer.secho(f"warning: {m}", fg="yellow", err=True))
-    try:
-        _print_relation(rel, fmt)
-    except RUN_ERRORS as err:  # errors found while fetching: a bad cast, a damaged file
-        raise sql_error(err) from None
-
-
-def _print_relation(rel: Any, fmt: str) -> None:
-    if fmt == "table":
-        rel.show(max_width=200)
-        return
-    cols, rows = rel.columns, rel.fetchall()
-    if fmt == "json":
-        for r in rows:
-            typer.echo(json.dumps(dict(zip(cols, r, strict=True)), default=str, ensure_ascii=False))
-    else:
-        import csv
-
-        w = csv.writer(sys.stdout)
-        w.writerow(cols)
-        w.writerows(rows)
+    query_and_print(sql, fmt, data_dir, lambda m: typer.secho(f"warning: {m}", fg="yellow", err=True))
 
 
 @judge_app.command("calibrate")
@@ -782,70 +754,6 @@ def judge_calibrate(
     again = "  (cached; --refresh measures again)" if cached else ""
     typer.echo(f"\nplot: {plot}  report: {path}{again}")
     raise typer.Exit(0 if report.passed else 1)
-
-
-def main() -> None:
-    if _command(sys.argv[1:]) == "query":
-        # `query` reads through pyarrow datasets, which import pandas on first use (~0.3-0.6 s of a
-        # sub-second command) without needing it: tell pyarrow pandas is absent, for this process only.
-        sys.meta_path.insert(0, _NoPandas())
-        # Building typer's command tree imports pydantic and rich (~0.3 s): a plain `query` call skips it.
-        if (parsed := _query_args(sys.argv[1:])) is not None:
-            sys.exit(_query_fast(*parsed))
-    app()
-
-
-_QUERY_OPTIONS = {"--format": "fmt", "-f": "fmt", "--data-dir": "data_dir"}
-
-
-def _query_args(args: list[str]) -> tuple[str, str, Path] | None:
-    """(sql, format, data dir) of a plain `[--debug] [--verbose] query SQL [--format F] [--data-dir D]`;
-    None for anything else (help, a bad format, an unknown option), which typer then parses and explains."""
-    head = args.index("query")
-    if any(a not in ("--debug", "--verbose") for a in args[:head]):
-        return None
-    values: dict[str, str] = {"fmt": "table", "data_dir": os.environ.get("SYNTHLOOM_DATA_DIR", "data")}
-    positional: list[str] = []
-    rest = iter(args[head + 1 :])
-    for arg in rest:
-        name, eq, value = arg.partition("=")
-        if arg in _QUERY_OPTIONS or (eq and name.startswith("--") and name in _QUERY_OPTIONS):
-            given = value if eq else next(rest, None)
-            if given is None:
-                return None
-            values[_QUERY_OPTIONS[name]] = given
-        elif arg.startswith("-"):
-            return None
-        else:
-            positional.append(arg)
-    if len(positional) != 1 or values["fmt"] not in ("table", "csv", "json"):
-        return None
-    for flag, env in (("--debug", DEBUG_ENV), ("--verbose", VERBOSE_ENV)):
-        if flag in args[:head]:
-            os.environ[env] = "1"
-    return positional[0], values["fmt"], Path(values["data_dir"])
-
-
-def _query_fast(sql: str, fmt: str, data_dir: Path) -> int:
-    """`query_cmd` without typer's command tree; its exit code (2 for a user error, as under typer)."""
-    try:
-        query_cmd(sql, fmt, data_dir)
-    except typer.Exit as done:
-        return done.exit_code
-    return 0
-
-
-class _NoPandas:
-    """An import hook under which `import pandas` fails as if pandas were not installed."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError(f"No module named {name!r} (not needed by `synthloom query`)", name=name)
-
-
-def _command(args: list[str]) -> str | None:
-    """The subcommand name: the first argument that is not a global option."""
-    return next((a for a in args if not a.startswith("-")), None)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """`synthloom query` as a real process: it answers without importing pandas (the import hook in
-flows/cli.main keeps a sub-second command from paying for it), and a plain call skips typer's
-command tree (which imports pydantic and rich) but answers, fails and exits as under typer."""
+flows/main.py keeps a sub-second command from paying for it), and a plain call skips the CLI
+framework (typer, click, rich, pydantic) but answers, fails and exits as under typer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import _query_args
+from flows.main import query_args
 from flows.store import DatasetStore
 from flows.store.publish import publish_version
 from tests.flows.helpers import stage_result
@@ -33,7 +33,7 @@ def test_query_runs_as_a_process_without_pandas(tmp_path):
     assert out.returncode == 0, out.stderr
     assert [json.loads(line) for line in out.stdout.splitlines()] == [{"version": 1, "n": 2}]
     probe = (
-        "import sys\nfrom flows.cli import main\n"
+        "import sys\nfrom flows.main import main\n"
         f"sys.argv = ['synthloom', 'query', 'SELECT count(*) FROM demo', '--data-dir', {str(tmp_path)!r}]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print('pandas loaded' if sys.modules.get('pandas') else 'no pandas', file=sys.stderr)"
@@ -49,10 +49,10 @@ def _publish(tmp_path: Path) -> None:
 
 def _main(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     probe = (
-        "import sys\nfrom flows.cli import main\n"
+        "import sys\nfrom flows.main import main\n"
         f"sys.argv = ['synthloom', *{list(args)!r}]\n"
         "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
-        "heavy = [m for m in ('pydantic', 'rich', 'pandas', 'prefect') if m in sys.modules]\n"
+        "heavy = [m for m in ('typer', 'click', 'pydantic', 'rich', 'pandas', 'prefect') if m in sys.modules]\n"
         "print(f'exit={code} heavy={heavy}', file=sys.stderr)"
     )
     env = {**os.environ, "SYNTHLOOM_DATA_DIR": str(tmp_path)}
@@ -90,4 +90,4 @@ def test_query_args_take_only_plain_calls(monkeypatch, args, parsed):
     monkeypatch.delenv("SYNTHLOOM_DATA_DIR", raising=False)
     monkeypatch.setenv("SYNTHLOOM_DEBUG", "")  # recorded, so that what --debug sets is undone afterwards
     monkeypatch.delenv("SYNTHLOOM_DEBUG")
-    assert _query_args(args) == parsed
+    assert query_args(args) == parsed
