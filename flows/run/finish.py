@@ -6,6 +6,7 @@ A run whose run key is already in a published manifest is not published again.""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ import pyarrow.compute as pc
 
 from filters.base import split_rows
 from filters.decontaminate import Decontaminate
-from filters.dedup import Dedup
+from filters.dedup import Dedup, combine
 from filters.semantic import SemanticDedup
 from flows.run.core import PipelineRun, ShardOut
 from flows.run.indexes import dedup_index_dir, semantic_index_dir, sync_index, sync_semantic_index
@@ -89,21 +90,51 @@ def merge(tables: list[pa.Table]) -> StageResult:
 
 def filter_all(run: PipelineRun, store: DatasetStore, g: Gathered) -> pa.Table:
     """merge -> dedup -> semantic dedup (each with its index of earlier versions) -> decontaminate."""
-    result = merge(g.rows)
-    g.add_result(result)
+    rows = _merged(g)
     if run.cfg.dedup is not None:
-        sync_index(store, run.cfg.dataset, run.cfg.dedup)
-        result = Dedup(config=run.cfg.dedup, index_dir=dedup_index_dir(store, run.cfg.dataset))(result.rows)
-        g.add_result(result)
+        batches, schema = rows.to_batches(), rows.schema
+        del rows  # the list of batches is now the only hold on the merged rows (see _deduped)
+        rows = _deduped(run, store, g, batches, schema)
     if run.cfg.semantic_dedup is not None:
         sync_semantic_index(store, run.cfg.dataset, run.cfg.semantic_dedup)
         index_dir = semantic_index_dir(store, run.cfg.dataset)
-        result = SemanticDedup(config=run.cfg.semantic_dedup, index_dir=index_dir)(result.rows)
+        result = SemanticDedup(config=run.cfg.semantic_dedup, index_dir=index_dir)(rows)
         g.add_result(result)
+        rows = result.rows
     if run.cfg.decontaminate.sources:
-        result = Decontaminate(config=run.cfg.decontaminate)(result.rows)
+        result = Decontaminate(config=run.cfg.decontaminate)(rows)
         g.add_result(result)
+        rows = result.rows
+    return rows
+
+
+def _merged(g: Gathered) -> pa.Table:
+    """The shards' rows as one table (recorded as the merge stage); the shard list lets go of them."""
+    result = merge(g.rows)
+    g.rows.clear()
+    g.add_result(result)
     return result.rows
+
+
+def _deduped(
+    run: PipelineRun, store: DatasetStore, g: Gathered, batches: list[pa.RecordBatch], schema: pa.Schema
+) -> pa.Table:
+    """Dedup (also against earlier versions) over the rows' record batches, letting go of each input
+    batch once it is done: the input shrinks while the kept rows grow, so a million rows are not held
+    twice at the peak."""
+    sync_index(store, run.cfg.dataset, run.cfg.dedup)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    dedup = Dedup(config=run.cfg.dedup, index_dir=dedup_index_dir(store, run.cfg.dataset))
+    result = combine(schema.empty_table(), list(dedup.stream(_drained(batches))), started)
+    g.add_result(result)
+    return result.rows
+
+
+def _drained(batches: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The batches in order, each dropped from the list as it is handed out."""
+    batches.reverse()
+    while batches:
+        yield batches.pop()
 
 
 def manifest_config(run: PipelineRun, run_key: str) -> dict[str, Any]:
