@@ -249,10 +249,12 @@ def publish_child(n_rows: int, shard_rows: int, root: Path, heuristic_shards: in
     with the card, through flows.run.finish / flows.store.publish; wall, CPU and peak RSS per stage.
     With heuristic_shards=K only the first K shards go through heuristics (the process still loads
     lingua's models as a run does); the other shards' rows go to merge as they are."""
+    from types import SimpleNamespace
+
     from filters.decontaminate import DecontamConfig, Decontaminate
-    from filters.dedup import Dedup
+    from filters.dedup import DedupConfig
     from filters.heuristics import Heuristics
-    from flows.run.finish import Gathered, merge
+    from flows.run.finish import Gathered, deduped_rows, merged_rows
     from flows.store.publish import publish_version
 
     if os.environ.get("SCALE_SPLIT_NO_COPY"):  # experiment: split_rows returning an unrejected table uncopied
@@ -275,15 +277,16 @@ def publish_child(n_rows: int, shard_rows: int, root: Path, heuristic_shards: in
         g.add_result(result)
         g.rows.append(result.rows)
     lap("heuristics" if heuristic_shards is None else f"heuristics ({heuristic_shards} shards)")
-    result = merge(g.rows)
-    g.rows.clear()
-    g.add_result(result)
+    rows = merged_rows(g)  # the finish's own steps (flows/run/finish.py: filter_all)
     lap("merge")
-    result = Dedup(index_dir=root / "datasets" / "ds" / ".dedup-index")(result.rows)
-    g.add_result(result)
+    batches, schema = rows.to_batches(), rows.schema
+    del rows  # as filter_all does: dedup lets go of each input batch once done
+    run = SimpleNamespace(cfg=SimpleNamespace(dataset="ds", dedup=DedupConfig()))
+    rows = deduped_rows(run, store, g, batches, schema)
     lap("dedup")
     bench = _benchmark_file(root / "bench.jsonl", n_rows)
-    result = Decontaminate(config=DecontamConfig(sources=(bench,)))(result.rows)
+    result = Decontaminate(config=DecontamConfig(sources=(bench,)))(rows)
+    del rows
     g.add_result(result)
     lap("decontaminate")
     rejects = [r for r in g.rejects if r.num_rows] or [REJECT_SCHEMA.empty_table()]

@@ -90,11 +90,11 @@ def merge(tables: list[pa.Table]) -> StageResult:
 
 def filter_all(run: PipelineRun, store: DatasetStore, g: Gathered) -> pa.Table:
     """merge -> dedup -> semantic dedup (each with its index of earlier versions) -> decontaminate."""
-    rows = _merged(g)
+    rows = merged_rows(g)
     if run.cfg.dedup is not None:
         batches, schema = rows.to_batches(), rows.schema
-        del rows  # the list of batches is now the only hold on the merged rows (see _deduped)
-        rows = _deduped(run, store, g, batches, schema)
+        del rows  # the list of batches is now the only hold on the merged rows (see deduped_rows)
+        rows = deduped_rows(run, store, g, batches, schema)
     if run.cfg.semantic_dedup is not None:
         sync_semantic_index(store, run.cfg.dataset, run.cfg.semantic_dedup)
         index_dir = semantic_index_dir(store, run.cfg.dataset)
@@ -108,7 +108,7 @@ def filter_all(run: PipelineRun, store: DatasetStore, g: Gathered) -> pa.Table:
     return rows
 
 
-def _merged(g: Gathered) -> pa.Table:
+def merged_rows(g: Gathered) -> pa.Table:
     """The shards' rows as one table (recorded as the merge stage); the shard list lets go of them."""
     result = merge(g.rows)
     g.rows.clear()
@@ -116,7 +116,7 @@ def _merged(g: Gathered) -> pa.Table:
     return result.rows
 
 
-def _deduped(
+def deduped_rows(
     run: PipelineRun, store: DatasetStore, g: Gathered, batches: list[pa.RecordBatch], schema: pa.Schema
 ) -> pa.Table:
     """Dedup (also against earlier versions) over the rows' record batches, letting go of each input
