@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from flows.store import DatasetStore
-from tests.flows.test_pipeline_resume import REPO, checkpoints, cli_env, kill_when
+from tests.flows.test_pipeline_resume import checkpoints, kill_when, slow_engine_env
 
 pytestmark = pytest.mark.flow  # runs a Prefect flow: gets the session's Prefect server
 
@@ -32,15 +32,7 @@ def generated_seeds(state: Path) -> list[int]:
 
 
 def test_kill_9_of_a_one_off_generate_then_resume_publishes_once(tmp_path):
-    state = tmp_path / "state"
-    state.mkdir()
-    env = {
-        **cli_env(),
-        "PYTHONPATH": str(REPO),
-        "SYNTHLOOM_ENGINE_FACTORY": "tests.flows.slow_engine:engine",
-        "SLOW_ENGINE_DIR": str(state),
-        "SLOW_ENGINE_DELAY_S": "0.5",
-    }
+    state, env = slow_engine_env(tmp_path, delay_s=0.5)
     kill_when(start(tmp_path, "run1.log", env), lambda: len(checkpoints(tmp_path, "magpie", "oneoff")) >= 2)
     before = checkpoints(tmp_path, "magpie", "oneoff")
     assert 2 <= len(before) < N // SHARD, before

@@ -43,6 +43,20 @@ def cli_env() -> dict[str, str]:
     return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONUNBUFFERED": "1"}
 
 
+def slow_engine_env(tmp_path: Path, delay_s: float) -> tuple[Path, dict[str, str]]:
+    """A CLI environment whose engine is tests/flows/slow_engine.py, reporting under the returned folder."""
+    state = tmp_path / "state"
+    state.mkdir()
+    env = {
+        **cli_env(),
+        "PYTHONPATH": str(REPO),
+        "SYNTHLOOM_ENGINE_FACTORY": "tests.flows.slow_engine:engine",
+        "SLOW_ENGINE_DIR": str(state),
+        "SLOW_ENGINE_DELAY_S": str(delay_s),
+    }
+    return state, env
+
+
 def start(tmp_path: Path, log: str, env: dict[str, str] | None = None, *extra: str) -> subprocess.Popen:
     synthloom = Path(sys.executable).with_name("synthloom")
     out = open(tmp_path / log, "w")  # noqa: SIM115 - closed with the process
@@ -117,15 +131,7 @@ dedup: null
 
 
 def test_kill_9_with_many_shards_in_flight_then_resume(tmp_path):
-    state = tmp_path / "state"
-    state.mkdir()
-    env = {
-        **cli_env(),
-        "PYTHONPATH": str(REPO),
-        "SYNTHLOOM_ENGINE_FACTORY": "tests.flows.slow_engine:engine",
-        "SLOW_ENGINE_DIR": str(state),
-        "SLOW_ENGINE_DELAY_S": "1.0",
-    }
+    state, env = slow_engine_env(tmp_path, delay_s=1.0)
     (tmp_path / "p.yaml").write_text(MANY)
 
     def in_flight() -> int:
