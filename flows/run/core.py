@@ -106,8 +106,9 @@ class PipelineRun:
         """The config minus what only changes how the work is fed (engine.max_in_flight, progress)."""
         data = self.cfg.model_dump(mode="json")
         data["engine"] = self.cfg.engine.identity()
-        if self.cfg.judge is not None:
-            data["judge"] = self.cfg.judge.identity()
+        for name in ("judge", "pairwise"):  # both are JudgeConfigs: the same identity for the run key
+            if (judge := getattr(self.cfg, name)) is not None:
+                data[name] = judge.identity()
         return data
 
     # -- shard x stage steps -------------------------------------------------------------------
