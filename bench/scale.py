@@ -220,81 +220,74 @@ def _benchmark_file(path: Path, n_rows: int) -> Path:
     return path
 
 
+def _vm_rss_mib() -> float:
+    text = Path("/proc/self/status").read_text()
+    return int(text.split("VmRSS:")[1].split()[0]) / 1024
+
+
 def _vm_hwm_mib() -> float:
     text = Path("/proc/self/status").read_text()
     return int(text.split("VmHWM:")[1].split()[0]) / 1024
 
 
-def _patch_split_rows() -> None:
-    """What a no-copy `filters.base.split_rows` would save: when no row is rejected, the table itself is
-    the result (pyarrow's filter copies every buffer even when the mask is all true)."""
-    import filters.base
-    import flows.run.finish
-    from schemas.result import StageResult
-
-    original = filters.base.split_rows
-
-    def split_rows(table, stage, verdicts, raw_column="response", started=None):
-        if any(v is not None for v in verdicts):
-            return original(table, stage, verdicts, raw_column, started)
-        empty = original(table.slice(0, 0), stage, [], raw_column, started)
-        n = table.num_rows
-        return StageResult(table, empty.rejects, empty.stats.model_copy(update={"rows_in": n, "rows_out": n}))
-
-    filters.base.split_rows = flows.run.finish.split_rows = split_rows
-
-
 def publish_child(n_rows: int, shard_rows: int, root: Path, heuristic_shards: int | None = None) -> dict:
-    """Heuristics per shard (as the run's shard tasks do), then merge -> dedup -> decontaminate -> publish
-    with the card, through flows.run.finish / flows.store.publish; wall, CPU and peak RSS per stage.
+    """What `publish_run` does after the shard tasks, through its own functions (flows/run/finish.py):
+    shards' rows as Parquet checkpoint files (heuristics run on them first, in this process, as the
+    local task runner's shard tasks do), then gather -> merge -> dedup -> decontaminate (streamed into
+    a spill file) -> publish with the card -> the dedup index update. Wall, CPU and peak RSS per step.
     With heuristic_shards=K only the first K shards go through heuristics (the process still loads
-    lingua's models as a run does); the other shards' rows go to merge as they are."""
+    lingua's models as a run does); the other shards' rows are checkpointed as they are."""
     from types import SimpleNamespace
 
-    from filters.decontaminate import DecontamConfig, Decontaminate
+    import pyarrow.parquet as pq
+
+    from filters.decontaminate import DecontamConfig
     from filters.dedup import DedupConfig
     from filters.heuristics import Heuristics
-    from flows.run.finish import Gathered, deduped_rows, merged_rows
+    from flows.run.finish import Gathered, filter_all
+    from flows.run.indexes import sync_index
     from flows.store.publish import publish_version
+    from flows.store.spill import Spill
+    from flows.store.tempdirs import scratch_dir
 
-    if os.environ.get("SCALE_SPLIT_NO_COPY"):  # experiment: split_rows returning an unrejected table uncopied
-        _patch_split_rows()
-    store, g, stages = DatasetStore(root / "datasets"), Gathered(), {}
-    mark = [time.perf_counter(), _cpu()]
+    store, shards = DatasetStore(root / "datasets"), root / "shards"
+    shards.mkdir()
+    stages, mark = {}, [time.perf_counter(), _cpu()]
 
     def lap(name: str) -> None:
         now, cpu = time.perf_counter(), _cpu()
-        stages[name] = {"wall": now - mark[0], "cpu": cpu - mark[1], "rss": _vm_hwm_mib()}
+        stages[name] = {"wall": now - mark[0], "cpu": cpu - mark[1], "rss": _vm_hwm_mib(), "now": _vm_rss_mib(),
+                        "arrow": pa.total_allocated_bytes() / 2**20}  # fmt: skip
         mark[:] = [now, cpu]
 
-    heuristics = Heuristics()
+    g, heuristics, files = Gathered(), Heuristics(), []
     for shard, first in enumerate(range(0, n_rows, shard_rows)):
         rows = publish_rows_table(first, min(shard_rows, n_rows - first))
-        if heuristic_shards is not None and shard >= heuristic_shards:
-            g.rows.append(rows)
-            continue
-        result = heuristics(rows)
-        g.add_result(result)
-        g.rows.append(result.rows)
+        if heuristic_shards is None or shard < heuristic_shards:
+            result = heuristics(rows)
+            g.add_result(result)
+            rows = result.rows
+        files.append(shards / f"{shard:05d}.parquet")
+        pq.write_table(rows, files[-1])
+        del rows
     lap("heuristics" if heuristic_shards is None else f"heuristics ({heuristic_shards} shards)")
-    rows = merged_rows(g)  # the finish's own steps (flows/run/finish.py: filter_all)
-    lap("merge")
-    batches, schema = rows.to_batches(), rows.schema
-    del rows  # as filter_all does: dedup lets go of each input batch once done
-    run = SimpleNamespace(cfg=SimpleNamespace(dataset="ds", dedup=DedupConfig()))
-    rows = deduped_rows(run, store, g, batches, schema)
-    lap("dedup")
-    bench = _benchmark_file(root / "bench.jsonl", n_rows)
-    result = Decontaminate(config=DecontamConfig(sources=(bench,)))(rows)
-    del rows
-    g.add_result(result)
-    lap("decontaminate")
-    rejects = [r for r in g.rejects if r.num_rows] or [REJECT_SCHEMA.empty_table()]
-    version = publish_version(store, "ds", result.rows, rejects, list(g.stages.values()), {}, "bench", [])
-    lap("publish + card")
+    cfg = SimpleNamespace(dataset="ds", dedup=DedupConfig(), semantic_dedup=None)
+    cfg.decontaminate = DecontamConfig(sources=(_benchmark_file(root / "bench.jsonl", n_rows),))
+    with scratch_dir(store.root / "ds") as scratch:
+        rejects = Spill(scratch / "rejects.arrow", REJECT_SCHEMA)
+        for table in g.rejects:
+            rejects.write(table)
+        g = Gathered(rows=files, stages=g.stages, spill=rejects)
+        rows = filter_all(SimpleNamespace(cfg=cfg), store, g, scratch)
+        lap("merge + dedup + decontaminate (streamed)")
+        version = publish_version(store, "ds", rows, g.all_rejects(), list(g.stages.values()), {}, "bench", [])
+        lap("publish + card")
+    sync_index(store, "ds", cfg.dedup)
+    lap("dedup index update")
     counts = {s.name: s.rejected for s in g.stages.values()}
-    return {"rows": n_rows, "kept": version.manifest().rows, "rejected": counts, "stages": stages,
-            "card": (version.path / "README.md").exists() or any(version.path.glob("*.md"))}  # fmt: skip
+    seconds = {s.name: s.seconds for s in g.stages.values()}
+    return {"rows": n_rows, "kept": version.manifest().rows, "rejected": counts, "seconds": seconds,
+            "stages": stages, "card": any(version.path.glob("*.md"))}  # fmt: skip
 
 
 def report_publish(sizes: list[int], shard_rows: int, heuristic_shards: int | None = None) -> str:
@@ -396,7 +389,6 @@ def main() -> None:
         text = report_publish(args.publish_rows, args.shard_rows, args.heuristic_shards)
         print(text)
         name = "_".join(str(n) for n in args.publish_rows) + ("" if args.heuristic_shards is None else "_hsample")
-        name += "_nocopy" if os.environ.get("SCALE_SPLIT_NO_COPY") else ""
         (Path(__file__).resolve().parent / "results" / f"scale_publish_{name}.md").write_text(text)
         return
     lines = [

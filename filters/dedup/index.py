@@ -71,22 +71,50 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 class _DiskAlloc:
-    """Run arrays as rows of two .npy files in `directory` (written through memory maps)."""
+    """Run arrays as rows of two .npy files in `directory` (row 0 the exact hashes, then one per band),
+    each filled in memory and written out when the next is asked for: one row's worth of memory, where
+    a memory-mapped file would keep every page written resident until the whole run is done. The same
+    two buffers are handed out for every row, so the `Run` that `build`/`merge` return with this
+    allocator is not usable: `_disk_run` opens the run from its files instead."""
 
     def __init__(self, directory: Path, bands: int, n: int):
         directory.mkdir(parents=True)
         self.directory = directory
-        self.keys = np.lib.format.open_memmap(directory / "keys.npy", "w+", np.uint64, (bands + 1, n))
-        self.pos = np.lib.format.open_memmap(directory / "pos.npy", "w+", POS, (bands + 1, n))
+        self.files: list[tuple[int, int, int]] = []  # (fd, data offset, bytes per row)
+        for name, dtype in (("keys", np.uint64), ("pos", POS)):
+            header = np.lib.format.open_memmap(directory / f"{name}.npy", "w+", dtype, (bands + 1, n))
+            offset = header.offset
+            del header  # the file has its header and full size; rows are written into it below
+            self.files.append((os.open(directory / f"{name}.npy", os.O_WRONLY), offset, np.dtype(dtype).itemsize * n))
         self.row = 0
+        self.buffers = (np.empty(n, np.uint64), np.empty(n, POS))
+        self.pending: tuple[np.ndarray, np.ndarray] | None = None
 
     def __call__(self, name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+        self._write_pending()
+        self.pending = self.buffers
+        return self.pending
+
+    def _write_pending(self) -> None:
+        if self.pending is None:
+            return
+        for (fd, offset, row_bytes), values in zip(self.files, self.pending, strict=True):
+            _pwrite_all(fd, memoryview(values).cast("B"), offset + self.row * row_bytes)
         self.row += 1
-        return self.keys[self.row - 1], self.pos[self.row - 1]
+        self.pending = None
 
     def flush(self) -> None:
-        self.keys.flush()
-        self.pos.flush()
+        self._write_pending()
+        for fd, _, _ in self.files:
+            os.fsync(fd)
+            os.close(fd)
+        self.files = []
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        done = os.pwrite(fd, data, offset)
+        data, offset = data[done:], offset + done
 
 
 def _map(path: Path) -> mmap.mmap:
@@ -238,7 +266,9 @@ class DedupIndex:
             writer.write_table(rows)
         self._cover(path.name, tmp, rows.column("exact").to_numpy(), keys, rows.column("version").unique().to_pylist())
 
-    def _cover(self, name: str, rows_file: Path, hashes: np.ndarray, keys: np.ndarray, versions: list[str]) -> None:
+    def _cover(
+        self, name: str, rows_file: Path, hashes: np.ndarray, keys: np.ndarray | list[np.ndarray], versions: list[str]
+    ) -> None:
         """Add a committed segment's rows to the lookup: its rows file, a run (merged as runs merge),
         then the new state, written atomically; superseded runs are deleted last."""
         os.replace(rows_file, self.lookup / name.replace(".parquet", ".arrow"))
@@ -287,7 +317,9 @@ class DedupIndex:
 
     def _write_segment(
         self, rows: pa.Table | Iterable[pa.RecordBatch], label: str, tmp: Path, rows_tmp: Path
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Write the segment and its rows file; returns the new rows' exact hashes and band keys (in
+        pieces, one per batch: build reads them a band at a time, so they are never copied whole)."""
         hashes, keys = [np.empty(0, np.uint64)], [np.empty((0, self.config.bands), np.uint64)]
         with (
             pq.ParquetWriter(tmp, _segment_schema(self.config), compression="zstd") as writer,
@@ -300,7 +332,7 @@ class DedupIndex:
                 hashes.append(part.column("exact").to_numpy())
                 keys.append(part_keys)
         _fsync(tmp)
-        return np.concatenate(hashes), np.concatenate(keys)
+        return np.concatenate(hashes), keys
 
     def _segment_rows(self, batch: pa.RecordBatch, label: str, seen: np.ndarray) -> tuple[pa.Table, np.ndarray]:
         sk = sketch(batch, self.config, self._perm)

@@ -57,14 +57,16 @@ def memory_alloc(name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.empty(n, np.uint64), np.empty(n, POS)
 
 
-def build(hashes: np.ndarray, keys: np.ndarray, first: int, alloc: Alloc = memory_alloc) -> Run:
-    """A run of rows `first`.. with these exact hashes and band keys (rows x bands)."""
+def build(hashes: np.ndarray, keys: np.ndarray | list[np.ndarray], first: int, alloc: Alloc = memory_alloc) -> Run:
+    """A run of rows `first`.. with these exact hashes and band keys (rows x bands; or such arrays
+    in pieces, consecutive rows each, read one band at a time so they are never joined whole)."""
+    pieces = [keys] if isinstance(keys, np.ndarray) else keys
     exact = alloc("exact", len(hashes))
     sort_into(hashes, first, *exact)
     bands_k, bands_p = [], []
-    for band in range(keys.shape[1]):
+    for band in range(pieces[0].shape[1] if pieces else 0):
         out = alloc(f"band{band}", len(hashes))
-        sort_into(keys[:, band], first, *out)
+        sort_into(np.concatenate([p[:, band] for p in pieces]), first, *out)
         bands_k.append(out[0])
         bands_p.append(out[1])
     return Run(first, len(hashes), *exact, bands_k, bands_p)

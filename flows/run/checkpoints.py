@@ -42,8 +42,11 @@ class Checkpoint:
     path: Path
     stats: StageStats
 
+    def file(self, table: str = "rows") -> Path:
+        return self.path / f"{table}.parquet"
+
     def read(self, table: str = "rows") -> pa.Table:
-        return pq.read_table(self.path / f"{table}.parquet")
+        return pq.read_table(self.file(table))
 
     def tables(self) -> list[str]:
         return sorted(p.stem for p in self.path.glob("*.parquet"))

@@ -6,22 +6,26 @@ A run whose run key is already in a published manifest is not published again.""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from filters.base import split_rows
 from filters.decontaminate import Decontaminate
-from filters.dedup import Dedup, combine
+from filters.dedup import Dedup
 from filters.semantic import SemanticDedup
 from flows.run.core import PipelineRun, ShardOut
 from flows.run.indexes import dedup_index_dir, semantic_index_dir, sync_index, sync_semantic_index
 from flows.run.plan import Plan
 from flows.store import DatasetStore, Version
 from flows.store.publish import publish_version
+from flows.store.spill import Spill, conform
+from flows.store.tempdirs import scratch_dir
 from generators.documents import skipped_rejects
 from schemas.manifest import StageStats
 from schemas.result import StageResult
@@ -30,11 +34,19 @@ from schemas.rows import REJECT_SCHEMA, SFT_SCHEMA
 CORPUS_SUFFIX = "_corpus"
 
 
+Source = pa.Table | Path  # a shard's rows: a table, or the Parquet file of its checkpoint
+Results = Iterator[StageResult]
+
+
 @dataclass
 class Gathered:
-    rows: list[pa.Table] = field(default_factory=list)
+    """What the finish works on: the shards' rows (read one source at a time), every stage's rejects
+    (into `spill` when one is given, else held) and per-stage stats summed over shards and batches."""
+
+    rows: list[Source] = field(default_factory=list)
     rejects: list[pa.Table] = field(default_factory=list)
     stages: dict[str, StageStats] = field(default_factory=dict)
+    spill: Spill | None = None
 
     def add_stats(self, s: StageStats) -> None:
         old = self.stages.get(s.name)
@@ -45,9 +57,18 @@ class Gathered:
         tokens = {f: getattr(old, f) + getattr(s, f) for f in ("prompt_tokens", "completion_tokens")}
         self.stages[s.name] = old.model_copy(update={**sums, **tokens, "seconds": round(sums["seconds"], 3)})
 
+    def add_rejects(self, rejects: pa.Table) -> None:
+        if self.spill is not None:
+            self.spill.write(rejects)
+        elif rejects.num_rows:
+            self.rejects.append(rejects)
+
     def add_result(self, r: StageResult) -> None:
         self.add_stats(r.stats)
-        self.rejects.append(r.rejects)
+        self.add_rejects(r.rejects)
+
+    def all_rejects(self) -> list[pa.Table | Spill]:
+        return [*self.rejects, *([self.spill] if self.spill is not None else [])] or [REJECT_SCHEMA.empty_table()]
 
 
 def find_published(store: DatasetStore, name: str, run_key: str) -> Version | None:
@@ -57,84 +78,118 @@ def find_published(store: DatasetStore, name: str, run_key: str) -> Version | No
     return None
 
 
-def gather(run: PipelineRun, plan: Plan, outs: list[ShardOut]) -> Gathered:
-    g = Gathered()
+def gather(run: PipelineRun, plan: Plan, outs: list[ShardOut], spill: Spill | None = None) -> Gathered:
+    """The shards' stats and rejects, and where their rows are (nothing of the rows is read yet)."""
+    g = Gathered(spill=spill)
     for report in plan.reads:
         g.add_stats(report.stats)
-        g.rejects.append(skipped_rejects(report.skipped, run.run_id))
+        g.add_rejects(skipped_rejects(report.skipped, run.run_id))
     for out in outs:
         for ck in run.chain(out):
             g.add_stats(ck.stats)
-            g.rejects.append(ck.read("rejects"))
-        g.rows.append(run.read(out))
+            g.add_rejects(ck.read("rejects"))
+        g.rows.append(run.checkpoint(out.stage, out.key).file("rows"))
     order = [r.stats.name for r in plan.reads] + [s.name for s in (*run.cfg.sources, *run.shard_stages())]
     g.stages = {n: g.stages[n] for n in order if n in g.stages} | g.stages
     return g
 
 
-def merge(tables: list[pa.Table]) -> StageResult:
-    """One table; a row whose id an earlier shard already produced is a `duplicate_conversation`."""
-    started = time.perf_counter()
-    nonempty = [t for t in tables if t.num_rows] or tables[:1] or [SFT_SCHEMA.empty_table()]
-    table = pa.concat_tables(nonempty, promote_options="default")
-    ids = table.column("id")
-    verdicts: list[tuple[str, str] | None] = [None] * table.num_rows
-    if pc.count_distinct(ids).as_py() < table.num_rows:  # rare: only then a Python pass over the ids
-        seen: set[str] = set()
-        for i, row_id in enumerate(ids.to_pylist()):
-            if row_id in seen:
-                verdicts[i] = ("duplicate_conversation", f"row {row_id} came from two shards")
-            seen.add(row_id)
-    return split_rows(table, "merge", verdicts, started=started)
+def _rows_of(source: Source) -> int:
+    return source.num_rows if isinstance(source, pa.Table) else pq.ParquetFile(source).metadata.num_rows
 
 
-def filter_all(run: PipelineRun, store: DatasetStore, g: Gathered) -> pa.Table:
-    """merge -> dedup -> semantic dedup (each with its index of earlier versions) -> decontaminate."""
-    rows = merged_rows(g)
+def _batches_of(source: Source) -> Iterator[pa.RecordBatch]:
+    if isinstance(source, pa.Table):
+        return iter(source.to_batches())
+    return pq.ParquetFile(source, pre_buffer=False).iter_batches()  # pre-buffered chunks stay until closed
+
+
+def _ids_of(source: Source) -> pa.ChunkedArray:
+    return source.column("id") if isinstance(source, pa.Table) else pq.read_table(source, columns=["id"]).column("id")
+
+
+def duplicate_ids(sources: list[Source]) -> dict[int, str]:
+    """Position (over all sources in order) -> id, for each row whose id an earlier row has."""
+    ids = pa.chunked_array([c for s in sources for c in _ids_of(s).chunks], pa.string())
+    if pc.count_distinct(ids).as_py() == len(ids):  # the rule: only then a Python pass over the ids
+        return {}
+    seen: set[str] = set()
+    dups = {}
+    for i, row_id in enumerate(ids.to_pylist()):
+        if row_id in seen:
+            dups[i] = row_id
+        seen.add(row_id)
+    return dups
+
+
+def merged(g: Gathered) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """The shards' rows as one stream (recorded as the merge stage), one source read at a time: a row
+    whose id an earlier shard already produced is a `duplicate_conversation`."""
+    nonempty = [s for s in g.rows if _rows_of(s)] or g.rows[:1]
+    schemas = [s.schema if isinstance(s, pa.Table) else pq.read_schema(s) for s in nonempty]
+    schema = pa.unify_schemas(schemas, promote_options="default") if schemas else SFT_SCHEMA
+    sources, dups = list(nonempty), duplicate_ids(nonempty)
+    g.rows.clear()
+
+    def results() -> Results:
+        offset = 0
+        while sources:
+            for batch in _batches_of(sources.pop(0)):
+                started = time.perf_counter()
+                verdicts = [_duplicate(dups.get(i)) for i in range(offset, offset + batch.num_rows)]
+                offset += batch.num_rows
+                yield split_rows(conform(batch, schema), "merge", verdicts, started=started)
+
+    return schema, _kept(g, results(), lambda: split_rows(schema.empty_table(), "merge", []))
+
+
+def _duplicate(row_id: str | None) -> tuple[str, str] | None:
+    return None if row_id is None else ("duplicate_conversation", f"row {row_id} came from two shards")
+
+
+def _kept(g: Gathered, results: Results, if_none: Callable[[], StageResult]) -> Iterator[pa.RecordBatch]:
+    """The kept rows of a stage's per-batch results, recording each result (or, if the stage got no
+    batch at all, the empty result `if_none` makes, so the stage is still in the manifest)."""
+    seen = False
+    for result in results:
+        seen = True
+        g.add_result(result)
+        yield from result.rows.to_batches()
+    if not seen:
+        g.add_result(if_none())
+
+
+def filter_all(run: PipelineRun, store: DatasetStore, g: Gathered, spill_dir: Path) -> Spill:
+    """merge -> dedup -> semantic dedup (each with its index of earlier versions) -> decontaminate,
+    streamed a record batch at a time into a spill file under `spill_dir` (only semantic dedup holds
+    every row at once): memory grows with dedup's sketches, not with the rows' text."""
+    schema, batches = merged(g)
     if run.cfg.dedup is not None:
-        batches, schema = rows.to_batches(), rows.schema
-        del rows  # the list of batches is now the only hold on the merged rows (see deduped_rows)
-        rows = deduped_rows(run, store, g, batches, schema)
+        batches = deduped(run, store, g, schema, batches)
     if run.cfg.semantic_dedup is not None:
         sync_semantic_index(store, run.cfg.dataset, run.cfg.semantic_dedup)
         index_dir = semantic_index_dir(store, run.cfg.dataset)
-        result = SemanticDedup(config=run.cfg.semantic_dedup, index_dir=index_dir)(rows)
+        semantic = SemanticDedup(config=run.cfg.semantic_dedup, index_dir=index_dir)
+        result = semantic(pa.Table.from_batches(list(batches), schema))  # it compares every row with every row
         g.add_result(result)
-        rows = result.rows
+        schema, batches = result.rows.schema, iter(result.rows.to_batches())
     if run.cfg.decontaminate.sources:
-        result = Decontaminate(config=run.cfg.decontaminate)(rows)
-        g.add_result(result)
-        rows = result.rows
-    return rows
+        stage = Decontaminate(config=run.cfg.decontaminate)
+        results = (stage(pa.Table.from_batches([b])) for b in batches)  # rows match independently
+        batches = _kept(g, results, lambda: stage(schema.empty_table()))
+    spill = Spill(spill_dir / "rows.arrow", schema)
+    for batch in batches:
+        spill.write(batch)
+    return spill.close()
 
 
-def merged_rows(g: Gathered) -> pa.Table:
-    """The shards' rows as one table (recorded as the merge stage); the shard list lets go of them."""
-    result = merge(g.rows)
-    g.rows.clear()
-    g.add_result(result)
-    return result.rows
-
-
-def deduped_rows(
-    run: PipelineRun, store: DatasetStore, g: Gathered, batches: list[pa.RecordBatch], schema: pa.Schema
-) -> pa.Table:
-    """Dedup (also against earlier versions) over the rows' record batches, letting go of each input
-    batch once it is done: the input shrinks while the kept rows grow, so a million rows are not held
-    twice at the peak."""
+def deduped(
+    run: PipelineRun, store: DatasetStore, g: Gathered, schema: pa.Schema, batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """Dedup (also against earlier versions) of the stream, batch by batch."""
     sync_index(store, run.cfg.dataset, run.cfg.dedup)  # type: ignore[arg-type]
-    started = time.perf_counter()
     dedup = Dedup(config=run.cfg.dedup, index_dir=dedup_index_dir(store, run.cfg.dataset))
-    result = combine(schema.empty_table(), list(dedup.stream(_drained(batches))), started)
-    g.add_result(result)
-    return result.rows
-
-
-def _drained(batches: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """The batches in order, each dropped from the list as it is handed out."""
-    batches.reverse()
-    while batches:
-        yield batches.pop()
+    return _kept(g, dedup.stream(batches), lambda: dedup(schema.empty_table()))
 
 
 def manifest_config(run: PipelineRun, run_key: str) -> dict[str, Any]:
@@ -151,12 +206,13 @@ def publish_run(run: PipelineRun, plan: Plan, outs: list[ShardOut], run_key: str
     config = manifest_config(run, run_key)
     main = find_published(store, name, run_key)
     if main is None:
-        g = gather(run, plan, outs)
-        rows = filter_all(run, store, g)
-        latest = store.versions(name)
-        parents = [*([latest[-1].ref] if latest else []), *plan.inputs]
-        rejects = [r for r in g.rejects if r.num_rows] or [REJECT_SCHEMA.empty_table()]
-        main = publish_version(store, name, rows, rejects, list(g.stages.values()), config, run.run_id, parents)
+        with scratch_dir(store.root / name) as scratch:
+            g = gather(run, plan, outs, Spill(scratch / "rejects.arrow", REJECT_SCHEMA))
+            rows = filter_all(run, store, g, scratch)
+            latest = store.versions(name)
+            parents = [*([latest[-1].ref] if latest else []), *plan.inputs]
+            stages = list(g.stages.values())
+            main = publish_version(store, name, rows, g.all_rejects(), stages, config, run.run_id, parents)
         if run.cfg.dedup is not None:
             sync_index(store, name, run.cfg.dedup)
         if run.cfg.semantic_dedup is not None:

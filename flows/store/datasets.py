@@ -30,7 +30,10 @@ from flows.store.tempdirs import remove_abandoned, rmtree, temp_name
 from schemas.errors import CorruptVersionError, DatasetError
 
 if TYPE_CHECKING:  # pydantic is imported when a manifest is parsed or written: `synthloom query` never needs it
+    from flows.store.spill import Spill
     from schemas.manifest import Manifest
+
+    Rows = pa.Table | Spill
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")  # always fullmatch: `$` would let "evil\n" through
 VERSION_RE = re.compile(r"v([1-9][0-9]*)")
@@ -96,6 +99,12 @@ class Version:
     def read(self, table: str = "rows") -> pa.Table:
         return pq.read_table(self.path / table)
 
+    def batches(self, table: str = "rows", columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """The table's record batches, read part file by part file in bounded memory (without
+        pre-buffering, pyarrow holds every column chunk read so far until the file is closed)."""
+        for path in self.files(table):
+            yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(columns=columns)
+
 
 class DatasetStore:
     def __init__(self, root: Path | str):
@@ -141,8 +150,9 @@ class DatasetStore:
         have = ", ".join(f"v{v.number}" for v in versions)
         raise DatasetError(f"{name} has no version v{number} (versions: {have})")
 
-    def publish(self, name: str, tables: dict[str, pa.Table], manifest: Manifest) -> Version:
-        """Write a new immutable version under the dataset's lock; returns it. `tables` needs 'rows' and 'rejects'."""
+    def publish(self, name: str, tables: dict[str, Rows], manifest: Manifest) -> Version:
+        """Write a new immutable version under the dataset's lock; returns it. `tables` needs 'rows' and
+        'rejects', each a `pa.Table` or anything that reads like one batch by batch (a `Spill`)."""
         check_name(name)
         missing = [t for t in TABLES if t not in tables]
         if missing:
@@ -204,21 +214,36 @@ class DatasetStore:
         return remove_abandoned([*base.glob(".tmp-*"), *base.glob("v*/card.tmp-*")])
 
 
-def _write_parts(tmp: Path, table_name: str, table: pa.Table) -> dict[str, dict[str, Any]]:
-    """Write `table` as part files under tmp/table_name; returns {relpath: {size, sha256, rows}}."""
+def _write_parts(tmp: Path, table_name: str, rows: Rows) -> dict[str, dict[str, Any]]:
+    """Write `rows` as part files of ROWS_PER_PART rows (one row group each) under tmp/table_name,
+    reading them a record batch at a time (a `Spill` never loads whole); returns {relpath: {size,
+    sha256, rows}}."""
     folder = tmp / table_name
     folder.mkdir()
-    parts = {}
-    n_parts = max(1, -(-table.num_rows // ROWS_PER_PART))
-    for i in range(n_parts):
-        chunk = table.slice(i * ROWS_PER_PART, ROWS_PER_PART)
-        path = folder / f"part-{i:05d}.parquet"
+    parts: dict[str, dict[str, Any]] = {}
+
+    def write(batches: list[pa.RecordBatch]) -> None:
+        path = folder / f"part-{len(parts):05d}.parquet"
+        chunk = pa.Table.from_batches(batches, schema=rows.schema)
         if chunk.num_rows:
             pq.write_table(chunk, path, compression="zstd")
         else:  # no row group at all: an empty row group breaks HF datasets' parquet reader
-            pq.ParquetWriter(path, table.schema, compression="zstd").close()
+            pq.ParquetWriter(path, rows.schema, compression="zstd").close()
         size, digest = file_digest(path, fsync=True)
         parts[f"{table_name}/{path.name}"] = {"size": size, "sha256": digest, "rows": chunk.num_rows}
+
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in rows.to_batches():
+        while count + batch.num_rows >= ROWS_PER_PART:
+            take = ROWS_PER_PART - count
+            write([*pending, batch.slice(0, take)])
+            pending, count, batch = [], 0, batch.slice(take)
+        if batch.num_rows:
+            pending.append(batch)
+            count += batch.num_rows
+    if count or not parts:
+        write(pending)
     return parts
 
 

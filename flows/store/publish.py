@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from flows.report import write_card
 from flows.store import DatasetStore, Version
+from flows.store.spill import Concat, Spill
 from schemas.manifest import Manifest, StageStats
 from schemas.result import StageResult
 from schemas.rows import REJECT_SCHEMA, utc_now
@@ -41,15 +42,16 @@ def code_version() -> str:
 def publish_version(
     store: DatasetStore,
     name: str,
-    rows: pa.Table,
-    rejects: list[pa.Table],
+    rows: pa.Table | Spill,
+    rejects: list[pa.Table | Spill],
     stages: list[StageStats],
     config: dict[str, Any],
     run_id: str,
     parent_versions: list[str] | None = None,
 ) -> Version:
-    """Publish `rows` and every stage's rejects as one version; the manifest's counts are checked."""
-    all_rejects = pa.concat_tables([r.cast(REJECT_SCHEMA) for r in rejects]) if rejects else REJECT_SCHEMA.empty_table()
+    """Publish `rows` and every stage's rejects as one version; the manifest's counts are checked.
+    Rows and rejects are written a record batch at a time: spills (flows/store/spill.py) stay on disk."""
+    all_rejects = Concat(rejects, REJECT_SCHEMA)
     manifest = Manifest(
         run_id=run_id,
         created_at=utc_now(),

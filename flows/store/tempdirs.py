@@ -17,6 +17,7 @@ import socket
 import stat
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 OWNED = re.compile(r".*\.tmp-([0-9a-f]{8})-([0-9]+)-[0-9a-f]+")
@@ -87,3 +88,15 @@ def rmtree(path: Path) -> None:
         return
     if path.exists():
         shutil.rmtree(path, onerror=make_writable)  # onexc is 3.12+
+
+
+@contextlib.contextmanager
+def scratch_dir(parent: Path) -> Iterator[Path]:
+    """A temp dir owned by this process under `parent`, removed on exit (a killed process's is
+    removed by the next cleanup there: it is named like every other temp dir)."""
+    path = parent / temp_name()
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        rmtree(path)

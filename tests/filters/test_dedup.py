@@ -367,3 +367,28 @@ def test_ray_data_version_keeps_the_same_rows_as_one_batch():
     assert dropped.column("reason").to_pylist() == [reason for reason, _ in expected.values()]
     kept_of = [re.search(r"kept=r(\d+)", detail).group(1) for _, detail in expected.values()]
     assert [str(k) for k in dropped.column("kept_rank").to_pylist()] == kept_of
+
+
+def test_runs_written_to_disk_equal_runs_sorted_in_memory(tmp_path):
+    """The index writes its runs one row (band) at a time from keys kept in per-batch pieces; the
+    files must hold exactly what one sorted run in memory holds, across adds and merges."""
+    import pyarrow.parquet as pq
+
+    from filters.dedup.runs import build
+
+    texts = edits(40, seed=4)
+    cfg = DedupConfig(batch_rows=7)  # several key pieces per add
+    index_dir = tmp_path / "idx"
+    for lo, hi in ((0, 30), (30, 50), (50, 65), (65, 80)):
+        DedupIndex(index_dir, cfg).add(plain(texts[lo:hi]), f"v{lo}")
+    index = DedupIndex(index_dir, cfg)
+    segments = pq.read_table(sorted(index_dir.glob("seg-*.parquet")), columns=["exact", "bands"])
+    hashes = segments.column("exact").to_numpy()
+    keys = np.stack(segments.column("bands").to_numpy(zero_copy_only=False))
+    assert len(index.store.runs.runs) < 4  # some adds were merged into one run
+    for run in index.store.runs.runs:
+        span = slice(run.first, run.first + run.size)
+        want = build(hashes[span], [keys[span][:3], keys[span][3:]], run.first)  # pieces, as the index builds
+        assert np.array_equal(run.exact, want.exact) and np.array_equal(run.exact_pos, want.exact_pos)
+        for band in range(cfg.bands):
+            assert np.array_equal(run.keys[band], want.keys[band]) and np.array_equal(run.pos[band], want.pos[band])

@@ -242,7 +242,7 @@ def test_pipeline_filter_all_runs_semantic_after_minhash(tmp_path, monkeypatch):
     cfg = PipelineConfig(dataset="d", sources=[{"kind": "magpie"}], semantic_dedup={"threshold": 0.85})
     texts = ["reverse a list in python", "reverse a list in python", "how do i flip a python list", "x y"]
     g = Gathered(rows=[_table(texts)])
-    rows = filter_all(SimpleNamespace(cfg=cfg), DatasetStore(tmp_path), g)
+    rows = filter_all(SimpleNamespace(cfg=cfg), DatasetStore(tmp_path), g, tmp_path).read()
     assert rows.column("id").to_pylist() == ["r0", "r3"]
     assert list(g.stages) == ["merge", "dedup", "semantic_dedup"]
     assert (g.stages["dedup"].rejected, g.stages["semantic_dedup"].rejected) == (1, 1)
