@@ -296,10 +296,11 @@ def report_publish(sizes: list[int], shard_rows: int, heuristic_shards: int | No
         f"Command: `.venv/bin/python bench/scale.py --publish-rows {' '.join(map(str, sizes))}{only}`; "
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; one fresh process per size; "
         f"heuristics in shards of {shard_rows:,} rows{'' if not only else f' (the first {heuristic_shards} only)'}; "
-        "peak RSS = VmHWM after the stage (cumulative).",
+        "peak RSS = VmHWM after the step (cumulative: the process's peak so far), RSS after = VmRSS then. "
+        "Per-stage seconds inside the streamed step are the manifest's.",
         "",
-        "| rows | stage | wall s | CPU s | rows/s (wall) | peak RSS MiB | rejected |",
-        "|---|---|---|---|---|---|---|",
+        "| rows | step | wall s | CPU s | rows/s (wall) | peak RSS MiB | RSS after MiB | rejected |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for n in sizes:
         cmd = [sys.executable, __file__, "--publish-child", str(n), "--shard-rows", str(shard_rows)]
@@ -309,12 +310,16 @@ def report_publish(sizes: list[int], shard_rows: int, heuristic_shards: int | No
             raise SystemExit(out.stderr)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         for name, s in r["stages"].items():
-            stage = name.split()[0] if not name.startswith("publish") else None
+            stages = [k for k in r["rejected"] if k in name.split(" (")[0].split(" + ")]
+            rejected = ", ".join(f"{k} {r['rejected'][k]:,}" for k in stages)
             lines.append(f"| {n:,} | {name} | {s['wall']:.1f} | {s['cpu']:.1f} | {n / s['wall']:,.0f} | "
-                         f"{s['rss']:.0f} | {r['rejected'].get(stage, '')} |")  # fmt: skip
+                         f"{s['rss']:.0f} | {s['now']:.0f} | {rejected} |")  # fmt: skip
+            if "streamed" in name:
+                inner = ", ".join(f"{k} {r['seconds'][k]:.1f} s" for k in stages)
+                lines.append(f"| {n:,} | ↳ of which (manifest) | {inner} | | | | | |")
         total = sum(s["wall"] for s in r["stages"].values()), sum(s["cpu"] for s in r["stages"].values())
         lines.append(f"| {n:,} | **total** ({r['kept']:,} kept) | {total[0]:.1f} | {total[1]:.1f} | "
-                     f"{n / total[0]:,.0f} | {max(s['rss'] for s in r['stages'].values()):.0f} | |")  # fmt: skip
+                     f"{n / total[0]:,.0f} | {max(s['rss'] for s in r['stages'].values()):.0f} | | |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -150,6 +150,7 @@ def test_publishes_one_version_whose_stages_add_up(tmp_path):
     assert m.rows > 0 and set(v.read().column("judge_quality").to_pylist()) == {4}  # real verdicts, kept
     assert "low_judge_score" in reasons and "judge_invalid_json" not in reasons  # the default min 3 dropped the 2s
     assert m.config["run_key"] and m.config["pipeline"]["dataset"] == "daily"
+    assert not list(v.path.parent.glob(".tmp-*"))  # the finish's spill files went with the publish
 
 
 def test_a_judge_threshold_drops_the_low_scored_rows_and_none_keeps_them(tmp_path):

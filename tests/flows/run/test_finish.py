@@ -4,6 +4,7 @@ batch by batch into a spill, rejects spilled, every stage in the stats even with
 from __future__ import annotations
 
 import json
+import subprocess
 from types import SimpleNamespace
 
 import pyarrow as pa
@@ -14,7 +15,9 @@ from filters.decontaminate import DecontamConfig
 from filters.dedup import DedupConfig
 from flows.run.finish import Gathered, filter_all
 from flows.store import DatasetStore
+from flows.store.publish import publish_result
 from flows.store.spill import Spill
+from flows.store.tempdirs import host_tag, scratch_dir
 from schemas.rows import REJECT_SCHEMA, SFT_SCHEMA
 from tests.flows.helpers import stage_result
 
@@ -83,3 +86,16 @@ def test_tables_in_memory_work_as_sources_too(tmp_path):
     rows = filter_all(cfg(tmp_path, dedup=None), DatasetStore(tmp_path / "ds"), g, tmp_path).read()
     assert rows.num_rows == 2 and list(g.stages) == ["merge", "decontaminate"]
     assert g.rejects[0].column("reason").to_pylist() == ["duplicate_conversation"]
+
+
+def test_a_killed_finish_leaves_a_scratch_dir_the_next_publish_removes(tmp_path):
+    store = DatasetStore(tmp_path)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    killed = tmp_path / "d" / f".tmp-{host_tag()}-{dead.pid}-0123456789abcdef"  # as scratch_dir names them
+    killed.mkdir(parents=True)
+    (killed / "rows.arrow").write_bytes(b"half a spill")
+    with scratch_dir(tmp_path / "d") as live:  # a finish still at work in this process
+        v = publish_result(store, "d", stage_result(TEXTS[:1]), {}, "r")
+        assert live.is_dir() and not killed.exists() and v.number == 1
+    assert not live.exists()
