@@ -16,6 +16,7 @@ With --before GITREV, the same in-process timings for the catalog module of that
     .venv/bin/python bench/scale.py --publish-rows 100000 1000000   # heuristics+dedup+decontam+card, wall/RSS
     .venv/bin/python bench/scale.py --publish-rows 1000000 --heuristic-shards 1   # the same, heuristics on 10k
     .venv/bin/python bench/scale.py --heuristics-rows 20000        # rows/s, lingua on every text vs fast path
+    .venv/bin/python bench/scale.py --one-off-rows 1000000         # `synthloom dedup` of a 1M-row version, in process
 """
 
 from __future__ import annotations
@@ -290,6 +291,33 @@ def publish_child(n_rows: int, shard_rows: int, root: Path, heuristic_shards: in
             "stages": stages, "card": any(version.path.glob("*.md"))}  # fmt: skip
 
 
+def one_off_child(n_rows: int, root: Path) -> dict:
+    """`synthloom dedup src --out out` without Prefect (`run_in_process`, the run core the CLI uses): a
+    published N-row version read as a dataset source (shards of 50k rows, read when each runs),
+    deduped into a new version. Publishing the input streams through a spill, so it is not held."""
+    from flows.run.core import PipelineRun
+    from flows.run.finish import run_in_process
+    from flows.run.one_off import TransformConfig, transform
+    from flows.store.publish import publish_version
+    from flows.store.spill import Spill
+    from schemas.manifest import StageStats
+
+    store = DatasetStore(root / "datasets")
+    started, cpu = time.perf_counter(), _cpu()
+    spill = Spill(root / "input.arrow", publish_rows_table(0, 1).schema)
+    for first in range(0, n_rows, 50_000):
+        spill.write(publish_rows_table(first, min(50_000, n_rows - first)))
+    stats = [StageStats(name="bench", rows_in=n_rows, rows_out=n_rows, rejected=0)]
+    publish_version(store, "src", spill.close(), [], stats, {}, "bench", [])
+    build = {"wall": time.perf_counter() - started, "rss": _vm_hwm_mib()}
+    started, cpu = time.perf_counter(), _cpu()
+    run = PipelineRun(transform("dedup", "src", "out", TransformConfig()), store.root, "", "bench-one-off")
+    (version,) = run_in_process(run)
+    m = version.manifest()
+    return {"build": build, "wall": time.perf_counter() - started, "cpu": _cpu() - cpu, "rss": _vm_hwm_mib(),
+            "kept": m.rows, "rejects": m.rejects}  # fmt: skip
+
+
 def report_publish(sizes: list[int], shard_rows: int, heuristic_shards: int | None = None) -> str:
     only = "" if heuristic_shards is None else f" --heuristic-shards {heuristic_shards}"
     lines = [
@@ -373,6 +401,7 @@ def main() -> None:
     ap.add_argument("--shard-rows", type=int, default=10_000, help="heuristics shard size for --publish-rows")
     ap.add_argument("--heuristics-rows", type=int, nargs="+", help="instead: heuristics rows/s, both language paths")
     ap.add_argument("--heuristic-shards", type=int, help="--publish-rows: heuristics on the first K shards only")
+    ap.add_argument("--one-off-rows", type=int, help="instead: `synthloom dedup` of a published N-row version")
     ap.add_argument("--publish-child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--heuristics-child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)
@@ -385,6 +414,10 @@ def main() -> None:
         print(text)
         name = "_".join(str(n) for n in args.heuristics_rows)
         (Path(__file__).resolve().parent / "results" / f"scale_heuristics_{name}.md").write_text(text)
+        return
+    if args.one_off_rows:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(one_off_child(args.one_off_rows, Path(tmp))))
         return
     if args.publish_child:
         with tempfile.TemporaryDirectory() as tmp:

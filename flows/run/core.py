@@ -134,7 +134,7 @@ class PipelineRun:
 
         def make() -> tuple[dict[str, pa.Table], StageStats]:
             stage = kind.stage(source, plan_context(self.cfg, self.root, self.tag))
-            result = stage.run(shard.inputs, self._context(source.name, self.cfg.engine if kind.needs_engine else None))
+            result = stage.run(shard.rows(), self._context(source.name, self.cfg.engine if kind.needs_engine else None))
             return result.tables(), result.stats
 
         return self._step(shard.label, source.name, shard.key, (), make)

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from flows.run.config import PipelineConfig
 from flows.sources import PlanContext, ReadReport, kind_of
+from flows.sources.base import Inputs, loaded
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,10 @@ class Shard:
     source_index: int
     label: str  # e.g. "magpie[2/4]"
     key: str
-    inputs: pa.Table  # what the source's stage runs on (seeds, documents, personas, rows)
+    inputs: Inputs  # what the source's stage runs on (seeds, documents, personas, rows), or its reader
+
+    def rows(self) -> pa.Table:
+        return loaded(self.inputs)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """What every source kind shares: the planning context it gets, the plan it returns, and the
 helpers that make shard keys and tagged seeds. A source kind cuts its inputs into shards (each an
-Arrow table, the unit of resume) and names the stage (schemas/stage.py) that runs on each shard."""
+Arrow table, the unit of resume, or a function that reads it when the shard runs) and names the
+stage (schemas/stage.py) that runs on each shard."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from flows.run.checkpoints import cache_key
-from flows.store import DatasetStore
+from flows.store import DatasetStore, Version
 from generators.documents import Skipped
 from schemas.config import Frozen
 from schemas.manifest import StageStats
@@ -40,8 +41,11 @@ class PlanContext:
 
     def read_dataset(self, ref: str) -> tuple[pa.Table, str]:
         """A published version's rows and its exact ref (NAME@vN), for the manifest's parents."""
-        version = DatasetStore(self.root).get(ref)
+        version = self.version(ref)
         return version.read(), version.ref
+
+    def version(self, ref: str) -> Version:
+        return DatasetStore(self.root).get(ref)
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,16 @@ class ReadReport:
     skipped: list[Skipped]
 
 
+Inputs = pa.Table | Callable[[], pa.Table]  # a shard's rows, or how to read them when it runs
+
+
+def loaded(inputs: Inputs) -> pa.Table:
+    return inputs if isinstance(inputs, pa.Table) else inputs()
+
+
 @dataclass(frozen=True)
 class SourcePlan:
-    shards: list[tuple[str, pa.Table]]  # (key, inputs) per shard, in order
+    shards: list[tuple[str, Inputs]]  # (key, inputs) per shard, in order
     reads: list[ReadReport] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)  # dataset versions read (parents in the manifest)
 

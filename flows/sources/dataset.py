@@ -3,13 +3,15 @@ judge, filter or dedup a dataset (`synthloom score|filter|dedup REF`) through th
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar, Literal
 
 import pyarrow as pa
 from pydantic import Field
 
-from flows.sources.base import PlanContext, SourceKind, SourcePlan, table_shards
+from flows.sources.base import PlanContext, SourceKind, SourcePlan, slices
 from flows.sources.magpie import NAME_PATTERN
+from flows.store.ranges import RowRanges
 from schemas.config import Frozen
 from schemas.errors import DatasetError
 from schemas.manifest import StageStats
@@ -42,14 +44,20 @@ class ReadRows(Frozen):
 
 
 def plan(src: DatasetSource, ctx: PlanContext) -> SourcePlan:
-    table, ref = ctx.read_dataset(src.ref)
-    missing = [c for c in src.columns if c not in table.column_names]
+    """Shards keyed by their rows' ids (read alone); each shard's rows are read when it runs."""
+    version = ctx.version(src.ref)
+    rows = RowRanges(version)
+    missing = [c for c in src.columns if c not in rows.schema.names]
     if missing:
-        raise DatasetError(f"{ref} lacks columns {missing} (has: {', '.join(table.column_names)})")
-    exact = src.model_copy(update={"ref": ref})
-    size = src.rows_per_shard or ctx.shard_size
-    shards = table_shards(table, size, lambda part: ctx.key("dataset", VERSION, exact, part.column("id").to_pylist()))
-    return SourcePlan(shards, parents=[ref])
+        raise DatasetError(f"{version.ref} lacks columns {missing} (has: {', '.join(rows.schema.names)})")
+    exact = src.model_copy(update={"ref": version.ref})
+    ids = rows.column("id")
+    spans = slices(rows.num_rows, src.rows_per_shard or ctx.shard_size)
+    shards = [
+        (ctx.key("dataset", VERSION, exact, ids.slice(start, n).to_pylist()), functools.partial(rows.read, start, n))
+        for start, n in spans
+    ]
+    return SourcePlan(shards, parents=[version.ref])
 
 
 def stage(src: DatasetSource, ctx: PlanContext) -> ReadRows:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from flows.run.config import PipelineConfig
 from flows.sources import KINDS, PlanContext, kind_of
+from flows.sources.base import loaded
 from flows.store import DatasetStore
 from schemas.errors import DatasetError
 from schemas.stage import Stage
@@ -57,7 +59,9 @@ def test_from_text_shards_documents_and_reports_unreadable_files(tmp_path):
 def test_dataset_source_cuts_rows_and_names_its_parent(tmp_path):
     publish(DatasetStore(tmp_path), "src", ["a?", "b?", "c?"])
     plan = KINDS["dataset"].plan(source("dataset", ref="src", rows_per_shard=2), ctx(tmp_path))
-    assert [t.num_rows for _, t in plan.shards] == [2, 1] and plan.parents == ["src@v1"]
+    assert not any(isinstance(t, pa.Table) for _, t in plan.shards)  # rows are read when a shard runs
+    assert [loaded(t).num_rows for _, t in plan.shards] == [2, 1] and plan.parents == ["src@v1"]
+    assert [loaded(t).column("instruction").to_pylist() for _, t in plan.shards] == [["a?", "b?"], ["c?"]]
     with pytest.raises(DatasetError, match=r"src@v1 lacks columns \['nope'\]"):
         KINDS["dataset"].plan(source("dataset", ref="src", columns=["nope"]), ctx(tmp_path))
 
