@@ -34,13 +34,15 @@ def pre_query_prefix(render: Render, history: ChatMessages = (), system_prompt: 
 
 
 def end_of_user_turn(render: Render) -> str:
-    """The marker that closes a user turn (e.g. '<|im_end|>'), used as a stop string."""
-    text = render([{"role": "user", "content": SENTINEL}], False)
-    tail = text[text.find(SENTINEL) + len(SENTINEL) :]
-    marker = tail.strip().split("\n")[0].strip()
-    if not marker:
-        raise TemplateError("the chat template has no end-of-turn marker after a user message")
-    return marker
+    """The marker that closes a user turn (e.g. '<|im_end|>'), used as a stop string. A template that
+    closes a user turn with nothing (DeepSeek's, ChatGLM's, plain "User: ... Assistant:" ones) is
+    closed by the assistant header it opens next, so that is the marker then."""
+    for add_generation_prompt in (False, True):
+        text = render([{"role": "user", "content": SENTINEL}], add_generation_prompt)
+        tail = text[text.find(SENTINEL) + len(SENTINEL) :]
+        if marker := tail.strip().split("\n")[0].strip():
+            return marker
+    raise TemplateError("the chat template has no end-of-turn marker or assistant header after a user message")
 
 
 def _one_line(err: Exception) -> str:

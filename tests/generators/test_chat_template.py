@@ -145,3 +145,29 @@ def test_magpie_checks_the_template_before_generating():
     with pytest.raises(TemplateError, match="drops the system prompt"):
         Magpie(config=MagpieConfig(n=2, system_prompt="Be terse."))(e, "r")
     assert calls == [] and e.calls == []
+
+
+DEEPSEEK_LIKE = (  # a user turn is closed by nothing: the next role's header follows the text directly
+    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'system' %}{{ message['content'] }}"
+    "{% elif message['role'] == 'user' %}{{ '<|User|>' + message['content'] }}"
+    "{% else %}{{ '<|Assistant|>' + message['content'] + eos_token }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|Assistant|>' }}{% endif %}"
+)
+PLAIN = (
+    "{% for message in messages %}{% if message['role'] == 'user' %}{{ 'User: ' + message['content'] + '\n\n' }}"
+    "{% elif message['role'] == 'assistant' %}{{ 'Assistant: ' + message['content'] + '\n\n' }}{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+
+
+@pytest.mark.parametrize(("template", "prefix", "marker"), [(DEEPSEEK_LIKE, "<s><|User|>", "<|Assistant|>"),
+                                                            (PLAIN, "User: ", "Assistant:")])  # fmt: skip
+def test_a_user_turn_closed_by_nothing_stops_at_the_assistant_header(template, prefix, marker):
+    render = hf_render(template)
+    assert check_pre_query_template(render, "org/m") == prefix
+    assert end_of_user_turn(render) == marker
+
+
+def test_a_template_with_no_marker_at_all_is_a_one_line_error():
+    with pytest.raises(TemplateError, match="no end-of-turn marker or assistant header"):
+        check_pre_query_template(hf_render("{% for m in messages %}{{ m['content'] }}{% endfor %}"), "org/m")
