@@ -16,6 +16,9 @@ on a hand-labeled set (data/quality/labeled.jsonl).
                                    (filters.junk.requests).
  6. `template_leak`              — chat-template control tokens or role turns of any common family in
                                    the instruction or response (filters.junk.leaks).
+    `garbled_text`               — U+FFFD replacement characters, control characters, or mojibake
+                                   ("cafÃ©", "donâ€™t": UTF-8 read as Latin-1/cp1252) in the
+                                   instruction or response (filters.junk.garbled).
  7. `refusal` / `deflection`     — a refusal or AI disclaimer in the first `refusal_sentences` sentences,
                                    in any phrasing (filters.junk.refusal); a short answer that asks for
                                    missing input instead of answering. Then `refusal` for any extra plain
@@ -80,6 +83,7 @@ from pydantic import Field, field_validator
 from filters.base import split_rows
 from filters.junk.cutoff import cut_off
 from filters.junk.echo import echo
+from filters.junk.garbled import garbled
 from filters.junk.leaks import template_leak
 from filters.junk.loops import repeated_sentence
 from filters.junk.refusal import deflection, refusal
@@ -128,6 +132,7 @@ class HeuristicsConfig(Frozen):
     reject_instruction_colon: bool = True
     reject_non_requests: bool = True
     reject_template_leaks: bool = True
+    reject_garbled: bool = True
     refusal_sentences: int | None = Field(3, ge=1, description="opening sentences searched for refusals")
     refusal_patterns: tuple[str, ...] | None = ()
     refusal_window_chars: int = Field(100, ge=1)
@@ -429,12 +434,19 @@ def _leak(instruction: str, response: str) -> str | None:
     return None if (found := template_leak(response, instruction)) is None else f"response: {found}"
 
 
+def _garbled(instruction: str, response: str) -> str | None:
+    if found := garbled(instruction):
+        return f"instruction: {found}"
+    return None if (found := garbled(response, instruction)) is None else f"response: {found}"
+
+
 def junk_checks(texts: Texts, cfg: HeuristicsConfig, phase: str, known_finish: np.ndarray | None = None) -> list[Check]:
     """The filters.junk detectors of one phase (early, echo, loops, cut_off) that the config turns on."""
     specs: dict[str, list[tuple[bool, str, Callable[[str, str], str | None]]]] = {
         "early": [
             (cfg.reject_non_requests, "instruction_not_a_request", lambda i, r: not_a_request(i)),
             (cfg.reject_template_leaks, "template_leak", _leak),
+            (cfg.reject_garbled, "garbled_text", _garbled),
             (cfg.refusal_sentences is not None, "refusal",
              lambda i, r: refusal(r, cfg.refusal_sentences or 3, instruction=i)),
             (cfg.deflection_max_words is not None, "deflection",

@@ -256,6 +256,13 @@ def test_first_failing_check_wins_in_documented_order():
     assert run([pair], extra, **relaxed).stats.rejected == 0
 
 
+def test_garbled_rows_are_rejected_and_the_check_can_be_turned_off():
+    pair = ("Who painted the Mona Lisa?", "Leonardo da Vinci painted it in Florence \ufffd around 1503.")
+    got = only_reject(run([pair, ("What is 2 + 2?", "Four.")]))
+    assert got["reason"] == "garbled_text" and got["detail"].startswith("response: 1 U+FFFD")
+    assert run([pair], reject_garbled=False).stats.rejected == 0
+
+
 def test_empty_table_and_nulls():
     empty = stage_result([]).rows
     result = Heuristics(config=config())(empty)

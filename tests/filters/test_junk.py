@@ -7,6 +7,7 @@ import pytest
 
 from filters.junk.cutoff import cut_off
 from filters.junk.echo import echo, request_part
+from filters.junk.garbled import garbled
 from filters.junk.leaks import template_leak
 from filters.junk.loops import repeated_sentence
 from filters.junk.refusal import deflection, refusal
@@ -213,3 +214,36 @@ def test_labeled_sets_are_well_formed():
         assert {r["kind"] for r in rows if r["label"] == "junk"} == kinds
         assert all(r["instruction"].strip() and r["response"].strip() for r in rows)
     assert len(rows) >= 60
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("Paris is the capital \ufffd\ufffd of France.", "U+FFFD"),
+        ("Here is the answer:\x00\x00 done.", "control character U+0000"),
+        ("The caf\u00c3\u00a9 opens at nine and it\u00e2\u20ac\u2122s cheap.", "mojibake"),
+        ("\u00e2\u20ac\u0153Quoted\u00e2\u20ac\x9d text", "control character U+009D"),  # cp1252 has no 0x9D
+        ("Se\u00c3\u00b1or, la ni\u00c3\u00b1a est\u00c3\u00a1 aqu\u00c3\u00ad.", "mojibake"),
+    ],
+)
+def test_garbled_text_is_named(text, says):
+    assert says in garbled(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Na\u00efve caf\u00e9 owners in S\u00e3o Paulo say \u201cno\u201d \u2014 it\u2019s 20\u00b0C.",
+        "Tabs\tand\nnewlines\r\nand form feeds\f are layout.",
+        "S\u00c3O PAULO, \u00c2me, \u00e2ge: capitals and accents, not mojibake.",
+        "One pair alone (20\u00c2\u00b0C) is not enough to tell.",
+        "你好，世界。 Здравствуйте.",
+    ],
+)
+def test_clean_text_in_any_script_is_not_garbled(text):
+    assert garbled(text) is None
+
+
+def test_a_marker_the_instruction_holds_is_not_garbled():
+    asked = "Why does my file show \ufffd and Ã© instead of é?"
+    assert garbled("The \ufffd means bytes were lost; Ã© and Ã¨ are UTF-8 read as Latin-1.", asked) is None
