@@ -19,6 +19,10 @@ on a hand-labeled set (data/quality/labeled.jsonl).
     `garbled_text`               — U+FFFD replacement characters, control characters, or mojibake
                                    ("cafÃ©", "donâ€™t": UTF-8 read as Latin-1/cp1252) in the
                                    instruction or response (filters.junk.garbled).
+    `placeholder`                — "[Insert code here]", "<your answer here>", "TODO: write the ...",
+                                   lorem ipsum where the answer should be; bracketed names and dates
+                                   are fine, and so is anything when the instruction asks for a
+                                   template (filters.junk.placeholders).
  7. `refusal` / `deflection`     — a refusal or AI disclaimer in the first `refusal_sentences` sentences,
                                    in any phrasing (filters.junk.refusal); a short answer that asks for
                                    missing input instead of answering. Then `refusal` for any extra plain
@@ -86,6 +90,7 @@ from filters.junk.echo import echo
 from filters.junk.garbled import garbled
 from filters.junk.leaks import template_leak
 from filters.junk.loops import repeated_sentence
+from filters.junk.placeholders import placeholder
 from filters.junk.refusal import deflection, refusal
 from filters.junk.requests import not_a_request
 from schemas.config import Frozen
@@ -133,6 +138,7 @@ class HeuristicsConfig(Frozen):
     reject_non_requests: bool = True
     reject_template_leaks: bool = True
     reject_garbled: bool = True
+    reject_placeholders: bool = True
     refusal_sentences: int | None = Field(3, ge=1, description="opening sentences searched for refusals")
     refusal_patterns: tuple[str, ...] | None = ()
     refusal_window_chars: int = Field(100, ge=1)
@@ -447,6 +453,7 @@ def junk_checks(texts: Texts, cfg: HeuristicsConfig, phase: str, known_finish: n
             (cfg.reject_non_requests, "instruction_not_a_request", lambda i, r: not_a_request(i)),
             (cfg.reject_template_leaks, "template_leak", _leak),
             (cfg.reject_garbled, "garbled_text", _garbled),
+            (cfg.reject_placeholders, "placeholder", lambda i, r: placeholder(r, i)),
             (cfg.refusal_sentences is not None, "refusal",
              lambda i, r: refusal(r, cfg.refusal_sentences or 3, instruction=i)),
             (cfg.deflection_max_words is not None, "deflection",

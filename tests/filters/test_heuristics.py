@@ -263,6 +263,14 @@ def test_garbled_rows_are_rejected_and_the_check_can_be_turned_off():
     assert run([pair], reject_garbled=False).stats.rejected == 0
 
 
+def test_placeholder_answers_are_rejected_unless_a_template_is_asked_for():
+    lazy = ("Write a Python function that adds two numbers.", "Here you go:\n\n[Insert code here]")
+    asked = ("Write a code template for a Python function.", "Here you go:\n\n[Insert code here]")
+    got = only_reject(run([lazy, asked]))
+    assert got["reason"] == "placeholder" and "[Insert code here]" in got["detail"]
+    assert run([lazy], reject_placeholders=False).stats.rejected == 0
+
+
 def test_empty_table_and_nulls():
     empty = stage_result([]).rows
     result = Heuristics(config=config())(empty)

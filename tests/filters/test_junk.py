@@ -10,6 +10,7 @@ from filters.junk.echo import echo, request_part
 from filters.junk.garbled import garbled
 from filters.junk.leaks import template_leak
 from filters.junk.loops import repeated_sentence
+from filters.junk.placeholders import placeholder
 from filters.junk.refusal import deflection, refusal
 from filters.junk.requests import not_a_request
 
@@ -247,3 +248,32 @@ def test_clean_text_in_any_script_is_not_garbled(text):
 def test_a_marker_the_instruction_holds_is_not_garbled():
     asked = "Why does my file show \ufffd and Ã© instead of é?"
     assert garbled("The \ufffd means bytes were lost; Ã© and Ã¨ are UTF-8 read as Latin-1.", asked) is None
+
+
+@pytest.mark.parametrize(
+    ("instruction", "response"),
+    [
+        ("Write a Python function to reverse a string.", "Sure! Here is the code:\n\n[Insert code here]"),
+        ("Explain recursion to a beginner.", "Recursion is <your explanation here>."),
+        ("Write a short story about a dragon.", "Lorem ipsum dolor sit amet, consectetur adipiscing elit."),
+        ("Implement quicksort in Python.", "def quicksort(xs):\n    # TODO: implement the sorting code\n    pass"),
+        ("Summarize the French Revolution.", "{Add a relevant summary here}"),
+    ],
+)
+def test_placeholders_instead_of_the_answer(instruction, response):
+    assert "instead of the answer" in placeholder(response, instruction)
+
+
+@pytest.mark.parametrize(
+    ("instruction", "response"),
+    [
+        ("Write a cover letter for a data analyst job.", "Dear [Hiring Manager's Name],\n\nI am applying..."),
+        ("Announce the launch date to the team.", "Hi all, we launch on [insert date]. Thanks!"),
+        ("Give me an email template for a refund.", "Dear [Name], [insert order details here]. Regards"),
+        ("What is lorem ipsum?", "Lorem ipsum is placeholder text used in design since the 1500s."),
+        ("Write a function.", "def f(x):\n    return x  # (add more code if needed)"),
+        ("Show a Java class skeleton.", "class A {\n    // your code here\n}"),
+    ],
+)
+def test_names_dates_and_asked_for_templates_are_not_placeholders(instruction, response):
+    assert placeholder(response, instruction) is None
