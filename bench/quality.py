@@ -4,9 +4,10 @@ data/quality/labeled.jsonl was written for this project: instruction/response ro
 `good` (short answers, prose, lists, code, tables, poems and requested dialogues, answers that
 open with "Sorry to hear that" and then help, names like Nguyễn Trãi or Søren, translations asked
 for, rewriting tasks that repeat their input, ...) or `junk` of one kind (refusal, deflection,
-echo, leak, truncated, loop, wrong_language, non_request). No row has a finish reason or a judge
-score, so only the text decides: the rules under test are checks 4-14 of filters/heuristics.py
-with their default thresholds (the judge check has no column to read).
+echo, leak, garbled, placeholder, truncated, loop, wrong_language, non_request). No row has a
+finish reason or a judge score, so only the text decides: the rules under test are checks 4-14 of
+filters/heuristics.py (with garbled text and placeholders after the template leaks) with their
+default thresholds (the judge check has no column to read).
 
 Reports, per kind: rows, share rejected (junk) or kept (good), and which reasons fired; then the
 totals against the targets (>= 90% of junk rejected, >= 97% of good rows kept), and the rows/s of
