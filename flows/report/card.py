@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from flows.report.calibration import calibration_section
 from flows.report.diversity import diversity_section
 from flows.store import Version
+from flows.store.datasets import parquet_batches
 from flows.store.tempdirs import temp_name
 from schemas.manifest import Manifest
 
@@ -131,7 +132,7 @@ def _read_rows(version: Version, samples: int) -> _Rows:
     rows = _Rows(table, sum(pq.ParquetFile(f).metadata.num_rows for f in files))
     parts: dict[str, list[np.ndarray]] = {name: [] for name in texts}
     for f in files:
-        for batch in pq.ParquetFile(f, pre_buffer=False).iter_batches(batch_size=65_536, columns=texts):
+        for batch in parquet_batches(f, texts):
             for name in texts:
                 parts[name].append(pc.drop_null(pc.utf8_length(batch.column(name))).to_numpy())
     rows.lengths = {name: np.concatenate(chunks) if chunks else np.zeros(0, np.int32) for name, chunks in parts.items()}
@@ -170,7 +171,7 @@ def _sample_rows(version: Version, rows: _Rows, wanted: list[str], n: int) -> li
     if "id" not in rows.column_names:
         picked: list[dict[str, Any]] = []
         for f in files:
-            for batch in pq.ParquetFile(f, pre_buffer=False).iter_batches(batch_size=n, columns=wanted):
+            for batch in parquet_batches(f, wanted, batch_size=n):
                 picked += batch.to_pylist()[: n - len(picked)]
                 if len(picked) == n:
                     return picked

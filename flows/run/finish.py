@@ -23,6 +23,7 @@ from flows.run.core import PipelineRun, ShardOut
 from flows.run.indexes import dedup_index_dir, semantic_index_dir, sync_index, sync_semantic_index
 from flows.run.plan import Plan
 from flows.store import DatasetStore, Version
+from flows.store.datasets import parquet_batches
 from flows.store.publish import publish_version
 from flows.store.spill import Spill, conform
 from flows.store.tempdirs import scratch_dir
@@ -101,7 +102,7 @@ def _rows_of(source: Source) -> int:
 def _batches_of(source: Source) -> Iterator[pa.RecordBatch]:
     if isinstance(source, pa.Table):
         return iter(source.to_batches())
-    return pq.ParquetFile(source, pre_buffer=False).iter_batches()  # pre-buffered chunks stay until closed
+    return parquet_batches(source)
 
 
 def _ids_of(source: Source) -> pa.ChunkedArray:

@@ -100,10 +100,15 @@ class Version:
         return pq.read_table(self.path / table)
 
     def batches(self, table: str = "rows", columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
-        """The table's record batches, read part file by part file in bounded memory (without
-        pre-buffering, pyarrow holds every column chunk read so far until the file is closed)."""
+        """The table's record batches, read part file by part file in bounded memory."""
         for path in self.files(table):
-            yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(columns=columns)
+            yield from parquet_batches(path, columns)
+
+
+def parquet_batches(path: Path, columns: list[str] | None = None, batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
+    """A Parquet file's record batches in bounded memory: with pyarrow's default pre-buffering, every
+    column chunk read so far stays in memory until the file is closed (296 MiB at 1M rows)."""
+    return pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_size, columns=columns)
 
 
 class DatasetStore:
