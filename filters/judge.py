@@ -70,9 +70,11 @@ class CalibrationConfig(Frozen):
 
 
 class JudgeConfig(Frozen):
-    """The judge has its own engine config: on a GPU machine judge with a bigger model."""
+    """The judge's settings. `engine: null` (the default) judges with the pipeline's engine; set it to
+    judge with another model (on a GPU machine, a bigger one). Explicit, so a config that went through
+    `model_dump` -> `model_validate` (the CLI hands flows a dump) keeps the same engine."""
 
-    engine: EngineConfig = EngineConfig()
+    engine: EngineConfig | None = Field(None, description="null: the pipeline's engine; else the judge's own")
     rubric_template: str = "judge_rubric"
     pairwise_template: str = "judge_pairwise"
     sampling: SamplingConfig = SamplingConfig(temperature=0.0, max_tokens=160)
@@ -84,7 +86,11 @@ class JudgeConfig(Frozen):
 
     def identity(self) -> dict[str, Any]:
         """What decides the verdicts (cache keys): the config with the engine's identity."""
-        return {**self.model_dump(mode="json"), "engine": self.engine.identity()}
+        return {**self.model_dump(mode="json"), "engine": self.engine.identity() if self.engine else None}
+
+    def engine_or(self, pipeline_engine: EngineConfig) -> EngineConfig:
+        """The engine this judge runs on: its own when set, else the pipeline's."""
+        return self.engine if self.engine is not None else pipeline_engine
 
     def rubric_sampling(self) -> SamplingConfig:
         if self.scoring == "expected" and self.sampling.logprobs is None:

@@ -146,8 +146,8 @@ def _check_models(cfg: Any) -> None:
     """Every vLLM model the pipeline names resolves locally: fail before any work."""
     from generators.engines.models import resolve_model
 
-    judges = [j for j in (cfg.judge, cfg.pairwise) if j is not None and "engine" in j.model_fields_set]
-    for e in [cfg.engine, *(j.engine for j in judges)]:
+    own = [j.engine for j in (cfg.judge, cfg.pairwise) if j is not None and j.engine is not None]
+    for e in [cfg.engine, *own]:
         if e.backend == "vllm":
             resolve_model(e.model, e.vllm.allow_hub_download)
 
@@ -346,7 +346,9 @@ def _run_locked(cfg: Any, root: Path, tag: str, label: str) -> dict[str, Any]:
     from flows.store.locks import dataset_lock
 
     verbose = os.environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
-    with dataset_lock(root, cfg.dataset, label):
+    from flows.serving import ends_children_on_interrupt
+
+    with ends_children_on_interrupt(), dataset_lock(root, cfg.dataset, label):
         _prefect_env()
         log_path = None if verbose else _run_log_path(root, cfg.dataset)
         try:
@@ -354,7 +356,7 @@ def _run_locked(cfg: Any, root: Path, tag: str, label: str) -> dict[str, Any]:
         except SynthloomError as err:
             hint = "nothing was published; finished shards are checkpointed: run the same command again to resume"
             where = f"; engine log: {log_path}" if log_path is not None else ""
-            raise type(err)(f"{err}\n({hint}{where})") from None
+            raise type(err)(f"{err} ({hint}{where})") from None
     summary["engine_log"] = str(log_path) if log_path is not None else None
     return summary
 
@@ -396,6 +398,10 @@ def _print_run(summary: dict[str, Any], data_dir: Path) -> None:
         typer.echo(f"  {stage}: {s['run']} run, {s['cached']} from checkpoints, {s['seconds']:.1f}s")
     share = summary["outside_llm_share"]
     typer.echo(f"  merge/dedup/decontaminate/publish: {summary['publish_seconds']:.1f}s; outside the LLM: {share:.1%}")
+    for stage, engine in summary.get("engines", {}).items():
+        typer.echo(f"  {stage} engine: {engine}")
+    if summary.get("engines_built"):
+        typer.echo(f"  engines built in this process: {'; '.join(summary['engines_built'])}")
     for note in ("judge_gate", "judge_engine"):
         if summary.get(note):
             typer.echo(f"  {summary[note]}")

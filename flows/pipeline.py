@@ -151,7 +151,7 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
     done = published_refs(run, run_key)
     if done is not None:
         get_run_logger().info("this run (key %s) is already published: %s", run_key[:12], ", ".join(done))
-        return run_summary(done, [], time.perf_counter() - started, already_published=True)
+        return run_summary(done, [], time.perf_counter() - started, already_published=True, engines=run.engines())
     placement = judge_placement(run)
     sequential = placement is not None and placement.mode == "sequential"
     prog.phase("calibrating the judge" if run.needs_judge_gate() else "")
@@ -185,7 +185,14 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
     note = gate_result.note() if gate_result is not None else None
     judge_line = placement.line() if placement is not None else None
     return run_summary(
-        [v.ref for v in versions], task_outs, wall, llm, publish_seconds, judge_gate=note, judge_engine=judge_line
+        [v.ref for v in versions],
+        task_outs,
+        wall,
+        llm,
+        publish_seconds,
+        judge_gate=note,
+        judge_engine=judge_line,
+        engines=run.engines(),
     )
 
 

@@ -3,20 +3,27 @@
 The Prefect runner polls for due runs in a background thread (its own event loop); the main thread
 only waits for SIGTERM / SIGINT, so a stop never depends on the Prefect server answering. On a
 signal: with `on_stop="cancel"` the runner cancels the current run (marked Cancelled when the
-server answers); `"finish"` first lets it end (a second signal cancels it). Either way, after at
-most `stop_grace_s` for the runner, every process still below `serve` (the flow-run process, vLLM
-engine core/workers) is sent SIGTERM, then SIGKILL `KILL_AFTER_S` later, and the process exits.
+server answers); `"finish"` first lets it end (a second signal cancels it). Either way, within
+`stop_grace_s` every process `serve` started is gone: the flow-run process and its own children
+(vLLM's `VLLM::EngineCore` and `VLLM::Worker`). The runner kills the flow-run process, which would
+orphan vLLM's processes to init; so `serve` makes itself their subreaper (Linux
+PR_SET_CHILD_SUBREAPER: orphans below it are re-parented to it, not to init), lists its descendants
+before and after stopping the runner, and sends SIGTERM, then SIGKILL, to all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
+import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +37,20 @@ log = logging.getLogger("synthloom.serve")
 OVERLAP = {"queue": ConcurrencyLimitStrategy.ENQUEUE, "skip": ConcurrencyLimitStrategy.CANCEL_NEW}
 ON_STOP = ("cancel", "finish")
 KILL_AFTER_S = 5.0  # between SIGTERM and SIGKILL for processes still there after the runner stopped
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux), so a grandchild whose parent
+    died (vLLM's engine core after its flow-run process was killed) stays below it, where
+    `kill_tree` finds it. False where the OS has no such thing."""
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return False
+    try:
+        return ctypes.CDLL(name, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -53,6 +74,7 @@ def concurrency(overlap: str) -> ConcurrencyLimitConfig:
 
 def serve(flow: Any, spec: ServeSpec) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code (0 after a signal, 1 if the runner died)."""
+    become_subreaper()
     runner = Runner(name=spec.name, pause_on_shutdown=True)
     deployment_id = runner.add_flow(
         flow,
@@ -74,8 +96,11 @@ def serve(flow: Any, spec: ServeSpec) -> int:
         print("stopping: no new runs; waiting for the current one to finish (signal again to cancel it)", flush=True)
         _finish_current_run(runner, signals)
     print(f"stopping the runner: a run still going is cancelled (at most {spec.stop_grace_s:.0f}s)...", flush=True)
-    _stop_runner(runner, loop, thread, time.monotonic() + spec.stop_grace_s)
-    left = kill_tree(os.getpid(), KILL_AFTER_S)
+    deadline = time.monotonic() + spec.stop_grace_s
+    before = _descendants(os.getpid())  # listed first: the runner kills the flow-run process next
+    _stop_runner(runner, loop, thread, deadline - min(KILL_AFTER_S, spec.stop_grace_s / 2))
+    term_wait = max(1.0, min(KILL_AFTER_S, deadline - time.monotonic()))
+    left = kill_tree(os.getpid(), term_wait, also=before)
     print(f"stopped{f' ({left} leftover processes killed)' if left else ''}", flush=True)
     _exit_soon(spec.stop_grace_s)
     return 0
@@ -95,11 +120,38 @@ class StopSignals:
         self.event.set()
 
     def wait(self, while_alive: threading.Thread) -> bool:
-        """True once a signal came, False if the thread ended first."""
+        """True once a signal came, False if the thread ended first. Meanwhile reaps orphans."""
+        orphans = Orphans(os.getpid())
         while not self.event.wait(0.5):
+            orphans.reap()
             if not while_alive.is_alive():
                 return False
         return True
+
+
+class Orphans:
+    """As a subreaper, `serve` inherits the grandchildren whose parent ended first (vLLM's engine
+    processes after a run). Reap those when they exit, so a long-lived `serve` gathers no zombies;
+    the runner's own children (flow-run processes) are left to the runner, which waits on them."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.grandchildren: set[int] = set()
+
+    def reap(self) -> None:
+        children = {p.pid: p for p in _descendants(self.pid) if _parent_is(p, self.pid)}
+        for pid in set(children) & self.grandchildren:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+        self.grandchildren = {p.pid for p in _descendants(self.pid)} - set(children) | (
+            self.grandchildren & set(children)
+        )
+
+
+def _parent_is(p: psutil.Process, pid: int) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return p.ppid() == pid
+    return False
 
 
 def _finish_current_run(runner: Runner, signals: StopSignals) -> None:
@@ -141,14 +193,16 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
-def kill_tree(pid: int, grace_s: float) -> int:
-    """SIGTERM every process below `pid` (listed first, so orphans are not missed), SIGKILL those
-    still there after `grace_s`. Returns how many had to be killed."""
-    procs = _descendants(pid)
+def kill_tree(pid: int, grace_s: float, also: Sequence[psutil.Process] = ()) -> int:
+    """SIGTERM every process below `pid` and every process of `also` still running (listed earlier,
+    so orphans re-parented elsewhere are not missed), SIGKILL those still there after `grace_s`,
+    listing again first (a dying parent's children). Returns how many had to be killed."""
+    procs = _union(_descendants(pid), [p for p in also if _same_alive(p)])
     for p in procs:
         with contextlib.suppress(psutil.NoSuchProcess):
             p.terminate()
     _, still = psutil.wait_procs(procs, timeout=grace_s)
+    still = _union(still, _descendants(pid))
     for p in still:
         with contextlib.suppress(psutil.NoSuchProcess):
             p.kill()
@@ -156,8 +210,45 @@ def kill_tree(pid: int, grace_s: float) -> int:
     return len(still)
 
 
+def _same_alive(p: psutil.Process) -> bool:
+    """Still the process listed (psutil compares its start time, so a reused pid is not it)."""
+    with contextlib.suppress(psutil.Error):
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    return False
+
+
+def _union(a: Sequence[psutil.Process], b: Sequence[psutil.Process]) -> list[psutil.Process]:
+    seen = {p.pid for p in a}
+    return [*a, *(p for p in b if p.pid not in seen)]
+
+
 def _exit_soon(after_s: float) -> None:
     """Interpreter exit can wait on Prefect's API log/event workers: with the server gone, forever."""
     timer = threading.Timer(after_s, os._exit, args=(0,))
     timer.daemon = True
     timer.start()
+
+
+@contextlib.contextmanager
+def ends_children_on_interrupt(grace_s: float = KILL_AFTER_S):
+    """For `synthloom run`: SIGTERM acts like Ctrl-C, and on either every process this one started
+    (vLLM's engine core and workers included, orphans too: it is their subreaper) is ended before
+    the KeyboardInterrupt goes on. Only in the main thread (signal handlers live there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    become_subreaper()
+
+    def to_interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, to_interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the cleanup short
+        left = kill_tree(os.getpid(), grace_s)
+        print(f"interrupted: stopped this run's processes{f' ({left} killed)' if left else ''}", file=sys.stderr)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)

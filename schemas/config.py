@@ -58,6 +58,9 @@ class OpenAIOptions(Frozen):
     timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0)
     backoff_s: float = Field(0.5, ge=0)
+    max_rate_limit_wait_s: float = Field(
+        600.0, gt=0, description="total seconds one request may wait on 429/503 + Retry-After before the run stops"
+    )
 
 
 class EngineConfig(Frozen):

@@ -62,7 +62,7 @@ class PipelineConfig(Frozen):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"sources share the name(s) {repeated}: give each source its own `name:`")
-        judge_engine = self.judge.engine if self.judge and "engine" in self.judge.model_fields_set else self.engine
+        judge_engine = self.judge.engine_or(self.engine) if self.judge else self.engine
         problems = sampling_limits(self.sources, self.engine, "sources") + sampling_limits(
             self.judge, judge_engine, "judge"
         )

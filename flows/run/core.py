@@ -26,7 +26,7 @@ from flows.run.config import PipelineConfig
 from flows.run.judge_gate import GateResult, calibrated, gate
 from flows.run.plan import Plan, Shard, plan_context, plan_shards
 from flows.sources import kind_of
-from generators.engines import make_engine
+from generators.engines import describe_engine, make_engine
 from generators.engines.batching import batched
 from generators.responses import Candidates
 from schemas.config import EngineConfig
@@ -93,7 +93,14 @@ class PipelineRun:
         return self._engine_of(self.cfg.judge)
 
     def _engine_of(self, judge: Any) -> EngineConfig:
-        return judge.engine if judge is not None and "engine" in judge.model_fields_set else self.cfg.engine
+        return judge.engine_or(self.cfg.engine) if judge is not None else self.cfg.engine
+
+    def engines(self) -> dict[str, str]:
+        """Which model each model stage runs on (backend, model, path or base_url): the run summary and
+        the manifest say it, so a judge on another model than the config names cannot hide."""
+        out = {"generator": describe_engine(self.cfg.engine)}
+        out.update({s.name: describe_engine(s.engine) for s in self.shard_stages() if s.engine is not None})
+        return out
 
     def plan(self) -> Plan:
         return plan_shards(self.cfg, self.root, self.tag)

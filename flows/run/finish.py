@@ -28,6 +28,7 @@ from flows.store.publish import publish_version
 from flows.store.spill import Spill, conform
 from flows.store.tempdirs import scratch_dir
 from generators.documents import skipped_rejects
+from generators.engines import built_engines
 from schemas.manifest import StageStats
 from schemas.result import StageResult
 from schemas.rows import REJECT_SCHEMA, SFT_SCHEMA
@@ -195,6 +196,7 @@ def deduped(
 
 def manifest_config(run: PipelineRun, run_key: str) -> dict[str, Any]:
     config = {"kind": "pipeline", "run_key": run_key, "tag": run.tag, "pipeline": run.cfg.model_dump(mode="json")}
+    config["engines"] = run.engines()
     if run.calibration is not None:
         config["judge_calibration"] = run.calibration
     return config
@@ -284,6 +286,7 @@ def run_summary(
     already_published: bool = False,
     judge_gate: str | None = None,
     judge_engine: str | None = None,
+    engines: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """What `synthloom run` prints and returns: versions, per stage the shard tasks run vs loaded
     from checkpoints and their seconds in this run (shards overlap, so these add up to more than the
@@ -300,6 +303,8 @@ def run_summary(
     other = sum(s["seconds"] for name, s in stages.items() if name not in (llm_stages or set()))
     return {
         "versions": refs,
+        "engines": engines or {},
+        "engines_built": built_engines(),
         "already_published": already_published,
         "wall_seconds": round(wall, 2),
         "stages": stages,

@@ -114,10 +114,10 @@ def judge_settings(path: Path | None) -> tuple[JudgeConfig, EngineConfig, float]
     if raw and "sources" in raw:
         cfg = load_pipeline_config(path)  # type: ignore[arg-type]
         judge = cfg.judge or JudgeConfig()
-        engine = judge.engine if "engine" in judge.model_fields_set else cfg.engine
+        engine = judge.engine_or(cfg.engine)
         return judge, engine, (cfg.heuristics.min_judge_score if cfg.heuristics else None) or 3.0
     tcfg = load_config(TransformConfig, path)
-    return tcfg.judge, tcfg.judge.engine, tcfg.heuristics.min_judge_score or 3.0
+    return tcfg.judge, tcfg.judge.engine_or(EngineConfig()), tcfg.heuristics.min_judge_score or 3.0
 
 
 class _Raw(BaseModel):

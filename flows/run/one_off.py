@@ -137,4 +137,4 @@ def transform(op: str, ref: str, out: str, cfg: TransformConfig, has_candidates:
     else:
         stages["dedup"] = cfg.dedup
         stages["semantic_dedup"] = cfg.semantic_dedup if op == "semantic_dedup" else None
-    return PipelineConfig(dataset=out, engine=cfg.judge.engine, sources=(source,), **stages)
+    return PipelineConfig(dataset=out, engine=cfg.judge.engine_or(EngineConfig()), sources=(source,), **stages)

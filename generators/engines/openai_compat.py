@@ -1,21 +1,27 @@
 """Engine backend for any OpenAI-compatible HTTP server (/v1/completions, /v1/chat/completions).
 
-Requests run concurrently (bounded by `max_concurrency`), each with a timeout; connection errors,
-429 and 5xx are retried with exponential backoff. When the server stays unreachable the error names
-the URL and how to start one. Chat templates (which Magpie needs) come from a local tokenizer.
+One engine per config and process (`shared_http_engine`), used by every shard worker thread at once.
+Its requests run on the engine's own event loop thread, through one connection pool and one
+`AdaptiveLimit` (generators/engines/rate_limit.py): concurrency adapts to the server's 429s across all
+shards, and a `Retry-After` (seconds or HTTP-date) pauses the whole engine. Connection errors,
+timeouts, 429 and 5xx are retried; each request yields exactly one result, in order. When the server
+stays unreachable the error names the URL and says how to start one.
+Chat templates (which Magpie needs) come from a local tokenizer, loaded once per process under a lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 from tqdm import tqdm
 
+from generators.engines.rate_limit import AdaptiveLimit, retry_after_from
 from schemas.config import EngineConfig, SamplingConfig
 from schemas.engine import ChatMessages, Completion, TokenLogprobs, check_lengths
 from schemas.errors import EngineUnavailableError
@@ -29,7 +35,13 @@ class OpenAICompatEngine:
         self.opts = config.openai
         self.base_url = self.opts.base_url.rstrip("/")
         self.model_id = config.model
-        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._limit: AdaptiveLimit | None = None
+
+    def describe(self) -> str:
+        return f"openai:{self.model_id} @ {self.base_url}"
 
     # -- Engine protocol ---------------------------------------------------------------------------
     def complete(self, prompts: Sequence[str], params: Sequence[SamplingConfig]) -> list[Completion]:
@@ -63,59 +75,185 @@ class OpenAICompatEngine:
 
     @property
     def tokenizer(self) -> Any:
-        if self._tokenizer is None:
-            self._tokenizer = _load_tokenizer(self.opts.tokenizer)
-        return self._tokenizer
+        return shared_tokenizer(self.opts.tokenizer)
 
-    # -- HTTP --------------------------------------------------------------------------------------
+    @property
+    def limit(self) -> AdaptiveLimit:
+        """The engine's concurrency window and its figures (created with the event loop; kept after
+        `close` so its figures can still be read)."""
+        if self._limit is None:
+            self._ensure_loop()
+        assert self._limit is not None
+        return self._limit
+
+    # -- the engine's event loop ---------------------------------------------------------------------
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name=f"http-{self.model_id}", daemon=True).start()
+                self._limit = asyncio.run_coroutine_threadsafe(_make_limit(self.opts.max_concurrency), loop).result()
+                self._loop = loop
+            return self._loop
+
     def _run_all(self, path: str, bodies: list[dict[str, Any]], parse: Any) -> list[Completion]:
-        return _run_sync(self._gather(path, bodies, parse))
+        if not bodies:
+            return []
+        loop = self._ensure_loop()
+        return asyncio.run_coroutine_threadsafe(self._gather(path, bodies, parse), loop).result()
+
+    def close(self) -> None:
+        """Close the connection pool and stop the loop thread (a later call starts them again)."""
+        with self._lock:
+            loop, client, self._loop, self._client = self._loop, self._client, None, None
+        if loop is None:
+            return
+        if client is not None:
+            asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+
+    def _http(self) -> httpx.AsyncClient:
+        """The engine's client, made on its loop (called only from coroutines running there)."""
+        if self._client is None:
+            headers = {}
+            if key := os.environ.get(self.opts.api_key_env):
+                headers["Authorization"] = f"Bearer {key}"
+            n = self.opts.max_concurrency
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=headers,
+                timeout=self.opts.timeout_s,
+                limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
+            )
+        return self._client
 
     async def _gather(self, path: str, bodies: list[dict[str, Any]], parse: Any) -> list[Completion]:
-        sem = asyncio.Semaphore(self.opts.max_concurrency)
         bar = tqdm(total=len(bodies), desc=f"{self.model_id} {path}", disable=not self.config.show_progress)
-        headers = {}
-        key = os.environ.get(self.opts.api_key_env)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        async with httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.opts.timeout_s) as client:
 
-            async def one(body: dict[str, Any]) -> Completion:
-                async with sem:
-                    data = await self._post(client, path, {"model": self.model_id, **body})
-                    bar.update(1)
-                    return parse(data)
+        async def one(body: dict[str, Any]) -> Completion:
+            data = await self._post(path, {"model": self.model_id, **body})
+            bar.update(1)
+            return _parsed(parse, data, f"{self.base_url}{path}")
 
-            try:
-                return list(await asyncio.gather(*(one(b) for b in bodies)))
-            finally:
-                bar.close()
+        tasks = [asyncio.ensure_future(one(b)) for b in bodies]
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:
+            for t in tasks:  # one failed for good: the others stop too (nothing half-counted)
+                t.cancel()
+            bar.close()
 
-    async def _post(self, client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        url = f"{self.base_url}{path}"
-        last = ""
-        for attempt in range(self.opts.max_retries + 1):
-            if attempt:
-                await asyncio.sleep(self.opts.backoff_s * 2 ** (attempt - 1))
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One request until it succeeds: errors count against max_retries; 429/503 with a server's
+        Retry-After wait as told, bounded in total by max_rate_limit_wait_s."""
+        url, limit, client = f"{self.base_url}{path}", self.limit, self._http()
+        failures, waited, last = 0, 0.0, ""
+        while True:
+            epoch = await limit.acquire()
+            outcome, retry_after = "error", None
             try:
                 resp = await client.post(path, json=body)
-            except httpx.TransportError as err:
-                last = f"{type(err).__name__}: {err}"
-                continue
-            if resp.status_code in RETRY_STATUS:
+            except httpx.TransportError as err:  # connect errors and timeouts: retried
+                last = f"{type(err).__name__}: {err}".rstrip(": ")
+            else:
+                if resp.status_code < 400:
+                    outcome = "ok"
+                    return _json(resp, url)
                 last = f"HTTP {resp.status_code}: {resp.text[:300]}"
+                if resp.status_code not in RETRY_STATUS:
+                    raise EngineUnavailableError(
+                        f"{url} rejected the request with HTTP {resp.status_code}: {resp.text[:500]} "
+                        f"(check engine.model={self.model_id!r} is a model the server serves)"
+                    )
+                if resp.status_code in (429, 503):
+                    retry_after = retry_after_from(resp.headers)
+                outcome = "rate_limited" if resp.status_code == 429 else "error"
+            finally:
+                await limit.release(epoch, outcome, retry_after)
+            limit.stats.retried += 1
+            if retry_after is not None or outcome == "rate_limited":
+                pause = retry_after if retry_after is not None else self.opts.backoff_s * 2 ** min(failures, 6)
+                waited += pause
+                if waited > self.opts.max_rate_limit_wait_s:
+                    raise EngineUnavailableError(
+                        f"{url} kept rate-limiting for {waited:.0f}s (last: {last}); lower "
+                        f"engine.openai.max_concurrency or raise max_rate_limit_wait_s"
+                    )
+                if retry_after is None:
+                    await asyncio.sleep(pause)
                 continue
-            if resp.status_code >= 400:
+            failures += 1
+            if failures > self.opts.max_retries:
                 raise EngineUnavailableError(
-                    f"{url} rejected the request with HTTP {resp.status_code}: {resp.text[:500]} "
-                    f"(check engine.model={self.model_id!r} is a model the server serves)"
+                    f"OpenAI-compatible server at {url} failed {failures} times; last error: {last}. Is it "
+                    "running? (start one with `python -m vllm.entrypoints.openai.api_server --model FOLDER`, "
+                    "or set engine.openai.base_url)"
                 )
-            return resp.json()
+            await asyncio.sleep(self.opts.backoff_s * 2 ** (failures - 1))
+
+
+async def _make_limit(n: int) -> AdaptiveLimit:
+    return AdaptiveLimit(n)
+
+
+def _json(resp: httpx.Response, url: str) -> dict[str, Any]:
+    try:
+        data = resp.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise EngineUnavailableError(
-            f"OpenAI-compatible server at {url} failed {self.opts.max_retries + 1} times; last error: {last}. "
-            "Is it running? Start one with `python -m vllm.entrypoints.openai.api_server --model FOLDER`, "
-            "or set engine.openai.base_url."
-        )
+            f"{url} answered HTTP {resp.status_code} with no JSON: {resp.text[:200]!r}"
+        ) from None
+    if not isinstance(data, dict):
+        raise EngineUnavailableError(f"{url} answered a JSON {type(data).__name__}, not an object: {resp.text[:200]!r}")
+    return data
+
+
+def _parsed(parse: Any, data: dict[str, Any], url: str) -> Completion:
+    try:
+        return parse(data)
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise EngineUnavailableError(
+            f"{url} answered without the OpenAI fields (choices[0]...): {json.dumps(data)[:300]}"
+        ) from None
+
+
+_ENGINES: dict[str, OpenAICompatEngine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def shared_http_engine(config: EngineConfig) -> OpenAICompatEngine:
+    """The process-wide HTTP engine for this config: one loop, one pool, one concurrency window
+    shared by every shard (so the window adapts to the server as a whole)."""
+    key = config.model_copy(update={"show_progress": True}).model_dump_json()
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _ENGINES[key] = OpenAICompatEngine(config)
+    engine.config = config
+    return engine
+
+
+def release_http_engine(config: EngineConfig) -> bool:
+    key = config.model_copy(update={"show_progress": True}).model_dump_json()
+    with _ENGINES_LOCK:
+        engine = _ENGINES.pop(key, None)
+    if engine is None:
+        return False
+    engine.close()
+    return True
+
+
+_TOKENIZERS: dict[str | None, Any] = {}
+_TOKENIZER_LOCK = threading.Lock()
+
+
+def shared_tokenizer(ref: str | None) -> Any:
+    """The tokenizer for `ref`, loaded once per process. Under a lock: transformers' lazy imports
+    are not thread-safe (six shard threads touching it at once raised ImportError: AutoTokenizer)."""
+    with _TOKENIZER_LOCK:
+        if ref not in _TOKENIZERS:
+            _TOKENIZERS[ref] = _load_tokenizer(ref)
+        return _TOKENIZERS[ref]
 
 
 def _sampling_body(sp: SamplingConfig) -> dict[str, Any]:
@@ -178,25 +316,3 @@ def _load_tokenizer(ref: str | None) -> Any:
             "set engine.openai.tokenizer to 'embedded' or to a local folder holding the model's tokenizer"
         )
     return AutoTokenizer.from_pretrained(str(resolve_model(ref, allow_hub_download=False)))
-
-
-def _run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
-    """asyncio.run, also from code already inside an event loop (then in a helper thread)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coro)
-        except BaseException as err:  # re-raised in the caller's thread
-            box["error"] = err
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
