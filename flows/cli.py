@@ -577,6 +577,39 @@ def dedup_cmd(
     _transform("semantic_dedup" if semantic else "dedup", ref, out, config, data_dir)
 
 
+@app.command("import")
+@friendly_errors
+def import_cmd(
+    paths: list[str] = typer.Argument(..., help="Files, folders or globs: .jsonl .json .parquet .csv, save_to_disk."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset to publish a new version of."),
+    mapping: str = typer.Option(
+        None, "--map", help="Columns by name: instruction=COL,response=COL (or messages=COL, conversations=COL)."
+    ),
+    max_row_bytes: int = typer.Option(1 << 20, "--max-row-bytes", min=1, help="Larger records become rejects."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Import an existing dataset as a version: then score, filter, dedup, export or train on it.
+
+    Columns are found by well-known names (instruction/response, prompt/completion, question/answer,
+    input/output, ShareGPT `conversations`, OpenAI `messages`) or --map; every other column is kept.
+    Records that cannot be read or hold no conversation go to the version's rejects with the raw record.
+    Importing the same files again says "already published".
+
+    Example:  synthloom import my_sft.jsonl --dataset mysft
+    """
+    from flows.imports.mapping import Mapping
+    from flows.imports.run import import_files
+
+    result = import_files(_store(data_dir), paths, dataset, Mapping.parse(mapping), max_row_bytes)
+    if result.already_published:
+        typer.echo(f"already published: these files were imported as {result.version.ref}")
+        return
+    m = result.version.manifest()
+    for f in result.files:
+        typer.echo(f"  {f['path']}: {f['rows']} records, {f['kept']} rows")
+    typer.echo(f"published {result.version.ref}: {m.rows} rows, {m.rejects} rejects -> {result.version.path}")
+
+
 @app.command("export")
 @friendly_errors
 def export_cmd(

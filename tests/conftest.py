@@ -30,3 +30,14 @@ def embedded_dir():
     from generators.engines.models import embedded_model_dir
 
     return embedded_model_dir()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(embedded_dir, tmp_path_factory):
+    """vLLM's OpenAI-compatible server on the embedded model (tests/vllm_server.py), once per session;
+    a test that kills it must start it again. Only integration tests ask for it."""
+    from tests.vllm_server import VllmServer
+
+    server = VllmServer(embedded_dir, tmp_path_factory.mktemp("vllm-server") / "server.log").start()
+    yield server
+    server.kill()
