@@ -402,7 +402,7 @@ def _print_run(summary: dict[str, Any], data_dir: Path) -> None:
         typer.echo(f"  {stage} engine: {engine}")
     if summary.get("engines_built"):
         typer.echo(f"  engines built in this process: {'; '.join(summary['engines_built'])}")
-    for note in ("judge_gate", "judge_engine"):
+    for note in ("target", "judge_gate", "judge_engine"):
         if summary.get(note):
             typer.echo(f"  {summary[note]}")
     if summary.get("engine_log"):
@@ -758,6 +758,23 @@ def query_cmd(
     if fmt not in ("table", "csv", "json"):
         raise typer.BadParameter(f"--format must be table, csv or json, not {fmt!r}")
     query_and_print(sql, fmt, data_dir, lambda m: typer.secho(f"warning: {m}", fg="yellow", err=True))
+
+
+@app.command("view")
+@friendly_errors
+def view_cmd(
+    port: int = typer.Option(8765, "--port", "-p", min=0, max=65535, help="Port (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; other machines reach it only if set."),
+    data_dir: Path = DataDir,
+) -> None:
+    """A local, read-only web app over every dataset: versions, rows (search, sort, filters), a row with
+    its conversation and lineage, rejects with raw text, the card, the diff of two versions. Prints its URL.
+
+    Example:  synthloom view   (then open http://127.0.0.1:8765/)
+    """
+    from flows.viewer import serve
+
+    serve(data_dir / "datasets", host, port, typer.echo)
 
 
 @judge_app.command("calibrate")

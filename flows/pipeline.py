@@ -7,11 +7,13 @@ merge/dedup/decontaminate/publish."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,9 @@ from prefect.runtime import deployment, flow_run
 from flows import progress
 from flows.run.config import PipelineConfig
 from flows.run.core import EngineFactory, PipelineRun, ShardOut, default_engine
-from flows.run.finish import publish_run, published_refs, run_summary
+from flows.run.finish import count_passing, publish_run, published_refs, run_summary
 from flows.run.plan import Plan, Shard
+from flows.run.rounds import run_rounds
 from flows.runners import shard_task_options, task_runner_for
 from flows.store import Version
 from flows.store.locks import dataset_lock
@@ -161,21 +164,11 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
         get_run_logger().info(gate_result.note())
     if sequential:
         release(run, run.judge_engine_config())  # the gate loaded it to calibrate; generation comes first
-    with shard_task_options(run.cfg):
-        gens = _submit_generate(run, plan)
-        if sequential:
-            _track(gens)
-            [f.result() for _, f in gens]  # a failed shard stops the run before the judge loads
-            release(run, run.cfg.engine)
-            prog.phase("generator freed; judging")
-            rest, finals = _submit_rest(run, plan, gens)
-            _track(rest)
-        else:
-            rest, finals = _submit_rest(run, plan, gens)
-            _track(gens + rest)
-    every = [f for _, f in gens + rest]
-    task_outs = [f.result() for f in every]  # in submission order: the first failure raises its own error
-    outs = [f.result() for f in finals]
+    execute = functools.partial(_run_shards, sequential=sequential)
+    task_outs, outs, plan, rounds = run_rounds(run, plan, execute, _count_passing)
+    if rounds is not None:
+        run = replace(run, rounds=rounds.entry())
+        get_run_logger().info(rounds.line())
     prog.phase("merge, dedup, decontaminate, publish")
     publish_started = time.perf_counter()
     versions = publish_run_task(run, plan, outs, run_key)
@@ -193,7 +186,35 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
         judge_gate=note,
         judge_engine=judge_line,
         engines=run.engines(),
+        target=rounds.line() if rounds is not None else None,
     )
+
+
+def _run_shards(run: PipelineRun, plan: Plan, sequential: bool) -> tuple[list[ShardOut], list[ShardOut]]:
+    """Every shard x stage task of `plan`; returns every task's output (in submission order: the
+    first failure raises its own error) and each shard's last one."""
+    prog = progress.current()
+    with shard_task_options(run.cfg):
+        gens = _submit_generate(run, plan)
+        if sequential:
+            _track(gens)
+            [f.result() for _, f in gens]  # a failed shard stops the run before the judge loads
+            release(run, run.cfg.engine)
+            prog.phase("generator freed; judging")
+            rest, finals = _submit_rest(run, plan, gens)
+            _track(rest)
+        else:
+            rest, finals = _submit_rest(run, plan, gens)
+            _track(gens + rest)
+    return [f.result() for _, f in gens + rest], [f.result() for f in finals]
+
+
+def _count_passing(run: PipelineRun, plan: Plan, outs: list[ShardOut]) -> int:
+    progress.current().phase("counting the rows that pass every gate")
+    try:
+        return count_passing(run, plan, outs)
+    finally:
+        progress.current().phase("")
 
 
 def engine_factory() -> EngineFactory:

@@ -48,6 +48,12 @@ class PipelineConfig(Frozen):
         None, description="after dedup: drop paraphrased instructions by embedding similarity; null: off"
     )
     decontaminate: DecontamConfig = DecontamConfig()
+    target_rows: int | None = Field(
+        None, ge=1, description="publish exactly this many kept rows: run rounds of shards until enough pass"
+    )
+    max_attempts: int | None = Field(
+        None, ge=1, description="with target_rows: source rows to attempt at most (None: 20 x target_rows)"
+    )
     task_runner: Literal["local", "ray"] = Field("local", description="ray: shards run on a Ray cluster")
     ray_address: str | None = Field(None, description="with task_runner=ray: None starts a local Ray instance")
     ray_gpus_per_task: float = Field(0, ge=0, description="GPUs a shard task reserves on Ray (1: a replica per GPU)")
@@ -62,6 +68,8 @@ class PipelineConfig(Frozen):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"sources share the name(s) {repeated}: give each source its own `name:`")
+        if self.target_rows is not None and any(s.kind == "dataset" for s in self.sources):
+            raise ValueError("target_rows needs generating sources: a `dataset` source has no new rows to try")
         judge_engine = self.judge.engine_or(self.engine) if self.judge else self.engine
         problems = sampling_limits(self.sources, self.engine, "sources") + sampling_limits(
             self.judge, judge_engine, "judge"

@@ -83,6 +83,7 @@ class PipelineRun:
     engine_factory: EngineFactory = field(default=default_engine, compare=False)
     judge_filter: bool = True  # False when the judge failed calibration and on_fail is keep_unfiltered
     calibration: dict[str, Any] | None = field(default=None, compare=False)  # the gate's report, for the manifest
+    rounds: dict[str, Any] | None = field(default=None, compare=False)  # target_rows: the rounds' report
 
     @property
     def checkpoints(self) -> Checkpoints:
@@ -101,6 +102,16 @@ class PipelineRun:
         out = {"generator": describe_engine(self.cfg.engine)}
         out.update({s.name: describe_engine(s.engine) for s in self.shard_stages() if s.engine is not None})
         return out
+
+    def for_round(self, r: int, cfg: PipelineConfig) -> PipelineRun:
+        """This run's round `r` (target_rows, flows/run/rounds.py): `cfg` with seeds of its own."""
+        from flows.run.rounds import round_tag
+
+        return replace(self, cfg=cfg, tag=round_tag(self.tag, r))
+
+    def attempts(self, outs: list[ShardOut]) -> int:
+        """Source rows these shards attempted (their source stage's rows in)."""
+        return sum(self.checkpoint(*o.chain[0]).stats.rows_in for o in outs)
 
     def plan(self) -> Plan:
         return plan_shards(self.cfg, self.root, self.tag)

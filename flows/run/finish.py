@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from filters.semantic import SemanticDedup
 from flows.run.core import PipelineRun, ShardOut
 from flows.run.indexes import dedup_index_dir, semantic_index_dir, sync_index, sync_semantic_index
 from flows.run.plan import Plan
+from flows.run.rounds import run_rounds
 from flows.store import DatasetStore, Version
 from flows.store.datasets import parquet_batches
 from flows.store.publish import publish_version
@@ -197,6 +198,8 @@ def deduped(
 def manifest_config(run: PipelineRun, run_key: str) -> dict[str, Any]:
     config = {"kind": "pipeline", "run_key": run_key, "tag": run.tag, "pipeline": run.cfg.model_dump(mode="json")}
     config["engines"] = run.engines()
+    if run.rounds is not None:
+        config["target"] = run.rounds
     if run.calibration is not None:
         config["judge_calibration"] = run.calibration
     return config
@@ -211,7 +214,7 @@ def publish_run(run: PipelineRun, plan: Plan, outs: list[ShardOut], run_key: str
     if main is None:
         with scratch_dir(store.root / name) as scratch:
             g = gather(run, plan, outs, Spill(scratch / "rejects.arrow", REJECT_SCHEMA))
-            rows = filter_all(run, store, g, scratch)
+            rows = trimmed(run, g, filter_all(run, store, g, scratch), scratch)
             latest = store.versions(name)
             parents = [*([latest[-1].ref] if latest else []), *plan.inputs]
             stages = list(g.stages.values())
@@ -223,6 +226,34 @@ def publish_run(run: PipelineRun, plan: Plan, outs: list[ShardOut], run_key: str
     published = [main]
     corpus = publish_corpus(run, plan, outs, store, main, config, run_key)
     return published + ([corpus] if corpus else [])
+
+
+def count_passing(run: PipelineRun, plan: Plan, outs: list[ShardOut]) -> int:
+    """Rows of these shards that would be published now: through the same finish (merge, dedup
+    against earlier versions, decontamination) in a scratch dir, publishing nothing."""
+    store = DatasetStore(run.root)
+    with scratch_dir(store.root / run.cfg.dataset) as scratch:
+        g = gather(run, plan, outs, Spill(scratch / "rejects.arrow", REJECT_SCHEMA))
+        return filter_all(run, store, g, scratch).num_rows
+
+
+def trimmed(run: PipelineRun, g: Gathered, rows: Spill, scratch: Path) -> Spill:
+    """With target_rows N: the first N rows (rounds and shards in plan order, so the same every
+    time); the rest become rejects `over_target` of a `target` stage."""
+    n = run.cfg.target_rows
+    if n is None:
+        return rows
+    out, seen = Spill(scratch / "target.arrow", rows.schema), 0
+    for batch in rows.to_batches():
+        table = pa.Table.from_batches([batch])
+        over = ("over_target", f"target_rows={n} already met by earlier rows")
+        result = split_rows(table, "target", [None if seen + i < n else over for i in range(table.num_rows)])
+        seen += table.num_rows
+        g.add_result(result)
+        out.write(result.rows)
+    if seen == 0:
+        g.add_result(split_rows(rows.schema.empty_table(), "target", []))
+    return out.close()
 
 
 def publish_corpus(
@@ -253,13 +284,22 @@ def run_in_process(run: PipelineRun) -> list[Version]:
     if (done := published_refs(run, run_key)) is not None:
         return [store.get(ref) for ref in done]
     run, _ = run.gated()
-    outs = []
+    _, outs, plan, rounds = run_rounds(run, plan, _in_process, count_passing)
+    if rounds is not None:
+        run = replace(run, rounds=rounds.entry())
+    return publish_run(run, plan, outs, run_key)
+
+
+def _in_process(run: PipelineRun, plan: Plan) -> tuple[list[ShardOut], list[ShardOut]]:
+    every, finals = [], []
     for shard in plan.shards:
         out = run.generate(shard)
+        every.append(out)
         for stage in run.shard_stages():
             out = run.step(stage.name, out)
-        outs.append(out)
-    return publish_run(run, plan, outs, run_key)
+            every.append(out)
+        finals.append(out)
+    return every, finals
 
 
 def published_refs(run: PipelineRun, run_key: str) -> list[str] | None:
@@ -287,6 +327,7 @@ def run_summary(
     judge_gate: str | None = None,
     judge_engine: str | None = None,
     engines: dict[str, str] | None = None,
+    target: str | None = None,
 ) -> dict[str, Any]:
     """What `synthloom run` prints and returns: versions, per stage the shard tasks run vs loaded
     from checkpoints and their seconds in this run (shards overlap, so these add up to more than the
@@ -304,6 +345,7 @@ def run_summary(
     return {
         "versions": refs,
         "engines": engines or {},
+        "target": target,
         "engines_built": built_engines(),
         "already_published": already_published,
         "wall_seconds": round(wall, 2),

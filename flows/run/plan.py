@@ -38,6 +38,13 @@ class Plan:
     inputs: list[str] = field(default_factory=list)  # dataset versions read (parents in the manifest)
 
 
+def combined(plans: list[Plan]) -> Plan:
+    """Several rounds' plans as one (target_rows): every shard; the inputs' read reports once."""
+    shards = [s for p in plans for s in p.shards]
+    inputs = list(dict.fromkeys(i for p in plans for i in p.inputs))
+    return Plan(shards, plans[0].reads if plans else [], inputs)
+
+
 def plan_context(cfg: PipelineConfig, root: Path, tag: str = "") -> PlanContext:
     return PlanContext(Path(root), cfg.shard_size, cfg.engine.identity(), tag)
 

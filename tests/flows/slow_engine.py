@@ -1,7 +1,8 @@
 """A scripted engine for `synthloom run` subprocesses (SYNTHLOOM_ENGINE_FACTORY=tests.flows.slow_engine:engine):
 slow enough that many shards are in flight at once, and it reports, under $SLOW_ENGINE_DIR, how many
 engine calls are running right now (`inflight`) and which conversations it generated (`seeds-PID`).
-With $SLOW_ENGINE_NOISE set it also writes vLLM-like noise to every channel a real engine uses."""
+With $SLOW_ENGINE_NOISE set it also writes vLLM-like noise to every channel a real engine uses;
+with $SLOW_ENGINE_YIELD set, about 30 % of its instructions are usable (the rest Magpie rejects)."""
 
 from __future__ import annotations
 
@@ -67,4 +68,9 @@ def engine(cfg) -> SlowEngine:
     def on_chat(messages, params):
         return VERDICT if "### Reply" in messages[-1]["content"] else "A plain answer that is long enough to keep."
 
+    if os.environ.get("SLOW_ENGINE_YIELD"):  # ~30 % usable instructions, no near-duplicates among them
+        from tests.flows.run.test_core import instruction
+        from tests.flows.run.test_rounds import usable
+
+        return SlowEngine(lambda p, sp: instruction(sp.seed) if usable(sp.seed) else "Hi", on_chat)
     return SlowEngine(lambda p, sp: f"How does thing {sp.seed} work in practice, step by step?", on_chat)

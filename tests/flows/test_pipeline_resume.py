@@ -160,3 +160,44 @@ def test_kill_9_with_many_shards_in_flight_then_resume(tmp_path):
     assert magpie == {**magpie, "cached": len(done["magpie"]), "run": SHARDS - len(done["magpie"])}
     generated = (state / f"seeds-{again.pid}").read_text().split()
     assert len(generated) == len(set(generated)) == 2 * (SHARDS - len(done["magpie"]))
+
+
+TARGET = """
+dataset: target
+shard_size: 2
+target_rows: 8
+sources:
+  - kind: magpie
+    magpie: {n: 8}
+heuristics: null
+"""
+
+
+def test_target_rows_kill_9_inside_round_2_then_resume_gives_the_same_rows(tmp_path):
+    """A Prefect run with target_rows (scripted engine, ~30 % yield) killed during its second round,
+    then rerun: the same 8 rows as an uninterrupted run, every attempt once in rows + rejects."""
+    _, env = slow_engine_env(tmp_path, delay_s=0.3)
+    env["SLOW_ENGINE_YIELD"] = "1"
+    (tmp_path / "p.yaml").write_text(TARGET)
+    first = start(tmp_path, "run1.log", env)
+    kill_when(first, lambda: len(checkpoints(tmp_path, "magpie", "target")) > 4)  # round 1 has 4 shards
+    assert not (tmp_path / "data" / "datasets" / "target" / "v1").exists()  # killed before any publish
+    again = start(tmp_path, "run2.log", env)
+    assert again.wait(timeout=300) == 0, (tmp_path / "run2.log").read_text()[-3000:]
+    assert "target_rows=8: reached in" in (tmp_path / "run2.log").read_text()
+
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    (clean / "p.yaml").write_text(TARGET)
+    (clean / "state").mkdir()
+    uninterrupted = start(clean, "run.log", {**env, "SLOW_ENGINE_DIR": str(clean / "state")})
+    assert uninterrupted.wait(timeout=300) == 0, (clean / "run.log").read_text()[-3000:]
+
+    (resumed,) = DatasetStore(tmp_path / "data" / "datasets").versions("target")
+    (fresh,) = DatasetStore(clean / "data" / "datasets").versions("target")
+    assert resumed.read().column("id").to_pylist() == fresh.read().column("id").to_pylist()
+    assert resumed.manifest().rows == 8
+    m = resumed.manifest()
+    seeds = resumed.read().column("seed").to_pylist() + resumed.read("rejects").column("seed").to_pylist()
+    assert len(seeds) == m.config["target"]["attempts"] == m.stages[0].rows_in  # every attempt once
+    assert len(set(resumed.read().column("seed").to_pylist())) == 8

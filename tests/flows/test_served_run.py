@@ -36,17 +36,22 @@ def engine_block(server: VllmServer, retries: int = 4) -> str:
     )
 
 
-def pipeline(server: VllmServer, dataset: str, magpie_n: int, retries: int = 4) -> str:
-    return (
+def pipeline(server: VllmServer, dataset: str, magpie_n: int, retries: int = 4, full: bool = True) -> str:
+    """Magpie on `magpie_n` conversations (2 per shard) and the judge; `full`: also from-text."""
+    text = (
         f"dataset: {dataset}\nshard_size: 2\n{engine_block(server, retries)}"
+        "heuristics: null\n"  # the 135M model's answers mostly fail them; here the judged rows are the point
+        "judge: {sampling: {temperature: 0.0, max_tokens: 120}}\n"
         "sources:\n"
         f"  - kind: magpie\n    magpie: {{n: {magpie_n}, instruction: {{max_tokens: 128}}, "
-        "response: {temperature: 0.0, max_tokens: 320}}\n"
-        f"  - kind: from_text\n    inputs: ['{CORPUS / 'honeybees.md'}', '{CORPUS / 'tides.md'}']\n"
-        "    text_to_instructions: {pairs_per_chunk: 2, chunk_tokens: 256, sampling: {max_tokens: 768}}\n"
-        "judge: {sampling: {temperature: 0.0, max_tokens: 120}}\n"
-        "heuristics: {min_judge_score: null, min_instruction_words: 1}\n"
+        "response: {temperature: 0.0, max_tokens: 256}}\n"
     )
+    if full:
+        text += (
+            f"  - kind: from_text\n    inputs: ['{CORPUS / 'honeybees.md'}']\n"
+            "    text_to_instructions: {pairs_per_chunk: 2, chunk_tokens: 256, sampling: {max_tokens: 768}}\n"
+        )
+    return text
 
 
 class VllmWatch:
@@ -111,22 +116,29 @@ def test_run_and_pairwise_over_vllm_server_start_no_in_process_engine(tmp_path, 
     scores = [r["judge_score"] for r in rows if r.get("judge_score") is not None]
     assert scores and any(s != int(s) for s in scores), scores  # expected scores from logprobs, not digits
 
-    # the pairwise judge (candidates sampled and both orders judged) on the same server, as a one-off
+    # the pairwise judge (candidates sampled, both orders judged) on the same server, as a one-off over
+    # an imported set (the 135M model's own rows are few)
+    pairs = [("Name a primary colour.", "Red."), ("What is 3 + 4?", "7"), ("Say hello in French.", "Bonjour.")]
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps({"prompt": q, "completion": a}) + "\n" for q, a in pairs))
+    assert cli(tmp_path, "import", str(tmp_path / "pairs.jsonl"), "--dataset", "mine")[0].returncode == 0
     (tmp_path / "judge.yaml").write_text("judge:\n  " + engine_block(vllm_server) + "candidates: {k: 2}\n")
-    src = "served"
     done, vllm_procs = cli(
-        tmp_path, "score", src, "--out", "prefs", "--pairwise", "--config", str(tmp_path / "judge.yaml")
+        tmp_path, "score", "mine", "--out", "prefs", "--pairwise", "--config", str(tmp_path / "judge.yaml")
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert vllm_procs == []
     prefs = DatasetStore(tmp_path / "data" / "datasets").get("prefs")
     stages = {s.name: s for s in prefs.manifest().stages}
-    assert stages["pairwise"].rows_in == len(rows)
-    assert prefs.manifest().config["engines"]["pairwise"] == described
+    assert stages["pairwise"].rows_in == 3 and stages["candidates"].rows_in == 3
+    assert prefs.manifest().config["engines"] == {
+        "generator": described,
+        "candidates": described,
+        "pairwise": described,
+    }
 
 
 def test_server_killed_mid_run_then_restarted_resumes_and_publishes_once(tmp_path, vllm_server):
-    (tmp_path / "p.yaml").write_text(pipeline(vllm_server, "killed", magpie_n=16, retries=2))
+    (tmp_path / "p.yaml").write_text(pipeline(vllm_server, "killed", magpie_n=8, retries=2, full=False))
     args = ("run", str(tmp_path / "p.yaml"))
     checkpoints = tmp_path / "data" / "datasets" / ".cache" / "killed"
 

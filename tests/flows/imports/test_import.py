@@ -203,3 +203,14 @@ def test_dedup_finds_the_near_duplicates_planted_in_an_import(tmp_path):
     assert v.manifest().rows == 8 and v.manifest().parent_versions == ["raw@v1"]
     dropped = v.read("rejects").to_pylist()
     assert len(dropped) == 2 and {r["reason"] for r in dropped} <= {"near_duplicate", "exact_duplicate"}
+    # a second import, sharing two conversations with the first, deduplicated into the same dataset:
+    # dropped against the earlier version, and both versions queried together
+    more = [*pairs(2), {"instruction": "A brand new question?", "response": "A brand new answer.", "extra": 1.5}]
+    write_jsonl(tmp_path / "y.jsonl", more)
+    assert runner.invoke(app, ["import", str(tmp_path / "y.jsonl"), "-d", "raw2", "--data-dir", d]).exit_code == 0
+    res = runner.invoke(app, ["dedup", "raw2", "--out", "clean", "--data-dir", d])
+    assert res.exit_code == 0, res.output
+    assert store(tmp_path).get("clean@v2").manifest().rows == 1
+    q = runner.invoke(app, ["query", "SELECT version, count(*) AS n FROM clean_all GROUP BY 1 ORDER BY 1",
+                            "--format", "json", "--data-dir", d])  # fmt: skip
+    assert q.exit_code == 0 and [json.loads(x)["n"] for x in q.output.splitlines()] == [8, 1], q.output
