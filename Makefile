@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO ?= data/pipelines/demo.yaml
 
-.PHONY: install demo test unit lint bench clean
+.PHONY: install demo test unit lint bench clean chromium
 
 # pip (not uv/poetry): only pip looks in this machine's local wheel folder for the CPU torch.
 # torchvision/torchaudio/torchcodec are removed: their registry builds are CUDA-linked and break
@@ -25,11 +25,21 @@ install: $(STAMP)
 demo: install
 	$(BIN)/synthloom run $(DEMO)
 
-test: install
+# Headless Chromium for the viewer's browser tests (tests/flows/viewer), from Debian's packages
+# (Playwright's own browser download does not work here). A no-op when it is already installed.
+chromium:
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || { \
+		echo "installing Chromium (apt-get) for the browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		{ $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; } \
+			|| echo "warning: installing Chromium failed (see above)"; }
+	@test -x /usr/bin/chromium || echo "no /usr/bin/chromium: the browser tests will be skipped"
+
+test: install chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-unit: install
+unit: install chromium
 	$(BIN)/pytest -m "not integration"
 
 lint: install

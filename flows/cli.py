@@ -764,7 +764,7 @@ def query_cmd(
 @friendly_errors
 def view_cmd(
     port: int = typer.Option(8765, "--port", "-p", min=0, max=65535, help="Port (0: any free port)."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; other machines reach it only if set."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; the default serves this machine only."),
     data_dir: Path = DataDir,
 ) -> None:
     """A local, read-only web app over every dataset: versions, rows (search, sort, filters), a row with
