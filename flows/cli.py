@@ -398,8 +398,8 @@ def _print_run(summary: dict[str, Any], data_dir: Path) -> None:
         typer.echo(f"  {stage}: {s['run']} run, {s['cached']} from checkpoints, {s['seconds']:.1f}s")
     share = summary["outside_llm_share"]
     typer.echo(f"  merge/dedup/decontaminate/publish: {summary['publish_seconds']:.1f}s; outside the LLM: {share:.1%}")
-    for stage, engine in summary.get("engines", {}).items():
-        typer.echo(f"  {stage} engine: {engine}")
+    if summary.get("engines"):
+        typer.echo("  models: " + "; ".join(f"{stage} on {engine}" for stage, engine in summary["engines"].items()))
     if summary.get("engines_built"):
         typer.echo(f"  engines built in this process: {'; '.join(summary['engines_built'])}")
     for note in ("target", "judge_gate", "judge_engine"):
@@ -735,6 +735,32 @@ def train_cmd(
     loss = "n/a" if record.final_loss is None else f"{record.final_loss:.3f}"
     typer.echo(f"trained {record.model} on {record.dataset} ({record.train_rows} rows, {record.steps} steps, ")
     typer.echo(f"  final loss {loss}, {record.seconds:.0f}s) -> {record.checkpoint}")
+
+
+@app.command("eval")
+@friendly_errors
+def eval_cmd(
+    refs: list[str] = typer.Argument(..., help="NAME@vN to evaluate, or: compare A B (deltas of two evals)."),
+    base: str = typer.Option(None, "--base", help="Base model: embedded (default) or a local HF folder."),
+    steps: int = typer.Option(None, "--steps", min=1, help="LoRA optimizer steps (default: from --epochs)."),
+    epochs: float = typer.Option(None, "--epochs", min=0.01, help="Passes over the rows, at most 500 (default 1)."),
+    suite: str = typer.Option(None, "--suite", help="Eval suite in flows/evals/suite/ (default core)."),
+    suite_size: int = typer.Option(None, "--suite-size", min=1, help="First N items of each part (smoke runs)."),
+    judge_config: Path = typer.Option(None, "--judge-config", help="Config naming a calibrated judge."),
+    config: Path = typer.Option(None, "--config", "-c", help="YAML/JSON EvalConfig (flows/evals/runner.py)."),
+    data_dir: Path = DataDir,
+) -> None:
+    """What a version teaches: fine-tune the base on its rows (the `train` stage, LoRA), score base and
+    tuned on the shipped suite (ref_nll, if_pass, judge_winrate when a calibrated judge is configured),
+    each with a bootstrap 95% interval; write <dataset>/evals/, the `evals` view and the card section.
+
+    Example:  synthloom eval demo@v1 --steps 20 && synthloom eval compare demo@v1 demo@v2
+    """
+    from flows.evals.report import run_command
+
+    opts = {"base": base, "steps": steps, "epochs": epochs, "suite": suite, "suite_size": suite_size}
+    opts["judge_config"] = str(judge_config) if judge_config else None
+    run_command(refs, opts, config, data_dir / "datasets", typer.echo)
 
 
 @app.command("query")

@@ -103,7 +103,7 @@ def test_run_and_pairwise_over_vllm_server_start_no_in_process_engine(tmp_path, 
     described = f"openai:{SERVED} @ {vllm_server.url}"
     assert summary["engines_built"] == [described]  # what the engine factory built: only the server
     assert summary["engines"] == {"generator": described, "judge": described}
-    assert f"judge engine: {described}" in done.stdout
+    assert f"judge on {described}" in done.stdout
     assert summary["stages"]["magpie"]["run"] == 6 and summary["stages"]["from_text"]["run"] >= 1  # 7 shards at once
 
     version = DatasetStore(tmp_path / "data" / "datasets").get("served")
