@@ -193,7 +193,15 @@ def _print_summary(data_dir: Path, version: Any) -> None:
         typer.echo(f"  dataset card: {card}")
 
 
-def _transform(op: str, ref: str, out: str, config: Path | None, data_dir: Path, overrides: dict | None = None) -> None:
+def _transform(
+    op: str,
+    ref: str,
+    out: str,
+    config: Path | None,
+    data_dir: Path,
+    overrides: dict | None = None,
+    against: list[str] | None = None,
+) -> None:
     from flows.run import one_off
     from flows.store import DatasetStore, check_name
 
@@ -201,7 +209,9 @@ def _transform(op: str, ref: str, out: str, config: Path | None, data_dir: Path,
     cfg = one_off.load_transform_config(config, overrides)
     source = DatasetStore(data_dir / "datasets").get(ref)  # fail on a bad ref before any work
     has_candidates = op == "pairwise" and "candidates" in source.read().column_names
-    pipeline = one_off.transform(op, source.ref, out, cfg, has_candidates)
+    store = DatasetStore(data_dir / "datasets")
+    others = tuple(store.get(r).ref for r in against or [])  # exact refs, checked before any work
+    pipeline = one_off.transform(op, source.ref, out, cfg, has_candidates, others)
     _run_one_off(pipeline, data_dir, f"synthloom {op.replace('_', ' ')} {source.ref}")
 
 
@@ -564,6 +574,9 @@ def dedup_cmd(
     semantic: bool = typer.Option(
         False, "--semantic", help="Then also drop paraphrased instructions (MiniLM embeddings, `semantic_dedup:`)."
     ),
+    against: list[str] = typer.Option(
+        None, "--against", help="Also drop rows that duplicate this published version (NAME@vN); repeatable."
+    ),
 ) -> None:
     """Exact and near-duplicate removal, also against every earlier version of OUT.
 
@@ -574,7 +587,7 @@ def dedup_cmd(
 
     Example:  synthloom dedup demo_clean@v1 --out demo_final --semantic
     """
-    _transform("semantic_dedup" if semantic else "dedup", ref, out, config, data_dir)
+    _transform("semantic_dedup" if semantic else "dedup", ref, out, config, data_dir, against=against)
 
 
 @app.command("import")

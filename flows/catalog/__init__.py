@@ -5,7 +5,9 @@ column, one scan over all their files), `NAME_rejects` / `NAME_rejects_all` (the
 View `versions`: one row per dataset version (counts, parents, config hash, stage stats, manifest
 problems). View `trainings`: one row per trainer hand-off (flows/train.py), read from
 <root>/.catalog/trainings/*.json, present once one exists. `versions`/`trainings` become
-`_versions`/`_trainings` if a dataset has that name. A corrupt version is left out with a warning.
+`_versions`/`_trainings` if a dataset has that name. View `evals`: one row per model x metric of each
+`synthloom eval` (flows/evals/results.py), read from <root>/<dataset>/evals/*.parquet, present once one
+exists. A corrupt version is left out with a warning.
 
 Modules: sandbox (the locked-down connection), scan (which files, checked cheaply), tables (JSON
 to Arrow), views (lazy view building), query (the `synthloom query` entry point and its errors).

@@ -13,11 +13,15 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
+import pyarrow.dataset as arrow_ds
+
 from flows.catalog.sandbox import sandboxed_connection
 from flows.catalog.scan import VersionScan, arrow_dataset, scan_versions
 from flows.catalog.tables import trainings_table, versions_table
+from flows.evals.results import eval_files
 from flows.store import DatasetStore
 
+EVALS = "evals"
 TRAININGS = "trainings"
 VERSIONS = "versions"
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -66,6 +70,9 @@ class Catalog:
         if training_files(self.store.root):
             view = f"_{TRAININGS}" if TRAININGS in plan else TRAININGS
             plan[view] = partial(self._trainings, view)
+        if eval_files(self.store.root):  # <root>/<dataset>/evals/*.parquet, written by `synthloom eval`
+            view = f"_{EVALS}" if EVALS in plan else EVALS
+            plan[view] = partial(self._evals, view)
         return plan
 
     def view_names(self) -> list[str]:
@@ -120,3 +127,6 @@ class Catalog:
 
     def _trainings(self, view: str) -> None:
         self.con.register(view, trainings_table(training_files(self.store.root), self.warn))
+
+    def _evals(self, view: str) -> None:
+        self.con.register(view, arrow_ds.dataset([str(p) for p in eval_files(self.store.root)], format="parquet"))

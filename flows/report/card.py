@@ -2,7 +2,8 @@
 
 The card is rendered into a temp dir beside it (`card.tmp-<host>-<pid>-<id>`) and renamed into place, so a
 crash never leaves a half card. It depends only on the version's own files (no clock, sorted
-everything), so regenerating a card gives the same bytes. No Prefect here.
+everything), so regenerating a card gives the same bytes, except "What it teaches", which reads the
+dataset's evals/ (flows/evals/card_section.py; `synthloom eval` redraws the card). No Prefect here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from flows.evals.card_section import teaches_section
 from flows.report.calibration import calibration_section
 from flows.report.diversity import diversity_section
 from flows.store import Version
@@ -92,6 +94,7 @@ def _render(version: Version, out: Path, samples: int) -> None:
         *_rejects_section(reasons, images),
         *calibration_section(manifest.config.get("judge_calibration"), out),
         *diversity_section(version, out),
+        *teaches_section(version, out),
         *_rows_section(rows, images, samples),
         *_load_section(version),
     ]

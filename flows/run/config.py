@@ -48,6 +48,9 @@ class PipelineConfig(Frozen):
         None, description="after dedup: drop paraphrased instructions by embedding similarity; null: off"
     )
     decontaminate: DecontamConfig = DecontamConfig()
+    dedup_against: tuple[str, ...] = Field(
+        (), description="also dedup against these published versions of other datasets (NAME@vN or NAME)"
+    )
     target_rows: int | None = Field(
         None, ge=1, description="publish exactly this many kept rows: run rounds of shards until enough pass"
     )

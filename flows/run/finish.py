@@ -20,7 +20,7 @@ from filters.decontaminate import Decontaminate
 from filters.dedup import Dedup
 from filters.semantic import SemanticDedup
 from flows.run.core import PipelineRun, ShardOut
-from flows.run.indexes import dedup_index_dir, semantic_index_dir, sync_index, sync_semantic_index
+from flows.run.indexes import dedup_index_dir, index_against, semantic_index_dir, sync_index, sync_semantic_index
 from flows.run.plan import Plan
 from flows.run.rounds import run_rounds
 from flows.store import DatasetStore, Version
@@ -191,6 +191,7 @@ def deduped(
 ) -> Iterator[pa.RecordBatch]:
     """Dedup (also against earlier versions) of the stream, batch by batch."""
     sync_index(store, run.cfg.dataset, run.cfg.dedup)  # type: ignore[arg-type]
+    index_against(store, run.cfg.dataset, run.cfg.dedup, run.cfg.dedup_against)  # type: ignore[arg-type]
     dedup = Dedup(config=run.cfg.dedup, index_dir=dedup_index_dir(store, run.cfg.dataset))
     return _kept(g, dedup.stream(batches), lambda: dedup(schema.empty_table()))
 

@@ -22,6 +22,17 @@ def sync_index(store: DatasetStore, name: str, cfg: DedupConfig) -> int:
     return sum(index.add(v.batches(), v.ref) for v in store.versions(name) if v.ref not in indexed)
 
 
+def index_against(store: DatasetStore, name: str, cfg: DedupConfig, refs: tuple[str, ...]) -> int:
+    """Add published versions of other datasets (`dedup --against other@vN`) to `name`'s index, so
+    rows near-duplicating them are dropped, now and in later versions of `name`. Returns rows added."""
+    if not refs:
+        return 0
+    index = DedupIndex(dedup_index_dir(store, name), cfg)
+    indexed = index.versions()
+    versions = [store.get(ref) for ref in refs]
+    return sum(index.add(v.batches(), v.ref) for v in versions if v.ref not in indexed)
+
+
 def semantic_index_dir(store: DatasetStore, name: str) -> Path:
     return store.root / name / ".semantic-index"
 

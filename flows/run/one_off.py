@@ -114,7 +114,9 @@ def personas(dataset: str, inputs: list[str], expand: str | None, cfg: SourcesCo
 OPS = ("score", "pairwise", "filter", "dedup", "semantic_dedup")
 
 
-def transform(op: str, ref: str, out: str, cfg: TransformConfig, has_candidates: bool = False) -> PipelineConfig:
+def transform(
+    op: str, ref: str, out: str, cfg: TransformConfig, has_candidates: bool = False, against: tuple[str, ...] = ()
+) -> PipelineConfig:
     """A published version REF through one operation, into a new version of `out` (REF its parent)."""
     if op not in OPS:
         raise ValueError(f"unknown operation {op!r}; one of {', '.join(OPS)}")
@@ -136,5 +138,6 @@ def transform(op: str, ref: str, out: str, cfg: TransformConfig, has_candidates:
         stages["decontaminate"] = cfg.decontaminate
     else:
         stages["dedup"] = cfg.dedup
+        stages["dedup_against"] = against
         stages["semantic_dedup"] = cfg.semantic_dedup if op == "semantic_dedup" else None
     return PipelineConfig(dataset=out, engine=cfg.judge.engine_or(EngineConfig()), sources=(source,), **stages)

@@ -18,6 +18,7 @@ from flows.imports.mapping import Mapping
 from flows.imports.run import import_files
 from flows.store import DatasetStore
 from schemas.errors import ConfigError, DatasetError
+from tests.flows.run.test_core import answer, instruction
 
 runner = CliRunner()
 
@@ -187,13 +188,9 @@ def test_imported_version_is_read_by_duckdb_and_hf_datasets(tmp_path):
 
 @pytest.mark.flow
 def test_dedup_finds_the_near_duplicates_planted_in_an_import(tmp_path):
-    recs = pairs(8)
-    recs.append(
-        {"instruction": "How do I do task number 3 well ?", "response": "Do step one, then step two, for task 3."}
-    )
-    recs.append(
-        {"instruction": "how do I do task number 5 well?", "response": "Do step one, then step two, for task 5!"}
-    )
+    recs = [{"instruction": instruction(i), "response": answer(instruction(i))} for i in range(8)]
+    recs.append({"instruction": recs[3]["instruction"] + " ", "response": recs[3]["response"] + "!"})
+    recs.append({"instruction": recs[5]["instruction"].lower(), "response": recs[5]["response"]})
     write_jsonl(tmp_path / "x.jsonl", recs)
     d = str(tmp_path / "data")
     assert runner.invoke(app, ["import", str(tmp_path / "x.jsonl"), "-d", "raw", "--data-dir", d]).exit_code == 0
@@ -205,7 +202,8 @@ def test_dedup_finds_the_near_duplicates_planted_in_an_import(tmp_path):
     assert len(dropped) == 2 and {r["reason"] for r in dropped} <= {"near_duplicate", "exact_duplicate"}
     # a second import, sharing two conversations with the first, deduplicated into the same dataset:
     # dropped against the earlier version, and both versions queried together
-    more = [*pairs(2), {"instruction": "A brand new question?", "response": "A brand new answer.", "extra": 1.5}]
+    new_q = "Which came first, the lighthouse keeper's log or the harbour master's ledger?"
+    more = [*recs[:2], {"instruction": new_q, "response": "The ledger, by about a decade.", "extra": 1.5}]
     write_jsonl(tmp_path / "y.jsonl", more)
     assert runner.invoke(app, ["import", str(tmp_path / "y.jsonl"), "-d", "raw2", "--data-dir", d]).exit_code == 0
     res = runner.invoke(app, ["dedup", "raw2", "--out", "clean", "--data-dir", d])
@@ -214,3 +212,10 @@ def test_dedup_finds_the_near_duplicates_planted_in_an_import(tmp_path):
     q = runner.invoke(app, ["query", "SELECT version, count(*) AS n FROM clean_all GROUP BY 1 ORDER BY 1",
                             "--format", "json", "--data-dir", d])  # fmt: skip
     assert q.exit_code == 0 and [json.loads(x)["n"] for x in q.output.splitlines()] == [8, 1], q.output
+    # --against: dedup an import against a version of another dataset
+    res = runner.invoke(app, ["dedup", "raw2", "--out", "fresh", "--against", "clean@v1", "--data-dir", d])
+    assert res.exit_code == 0, res.output
+    fresh = store(tmp_path).get("fresh")
+    assert fresh.manifest().rows == 1 and fresh.read().column("instruction").to_pylist() == [new_q]
+    res = runner.invoke(app, ["dedup", "raw2", "--out", "fresh2", "--against", "nosuch@v1", "--data-dir", d])
+    assert res.exit_code == 2 and "nosuch" in res.output
