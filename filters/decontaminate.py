@@ -16,6 +16,9 @@ Rules
   < 1, else an item count; never less than 2 items) is an instruction template ("answer the following
   question ... choose the correct option") and is dropped from the index, for every benchmark, so that
   rows sharing only a template are kept.
+- synthloom's own eval suite (`synthloom eval`, flows/evals/suite/) is indexed with the configured
+  sources by default (`eval_suite: false` leaves it out), so rows that copy an eval item are rejected
+  wherever decontamination runs.
 
 Index: each n-gram is stored as a 64-bit hash (word hashes from blake2b, combined per position with
 fixed random multipliers, then a splitmix64 finish), sorted, with the benchmark and item of its first
@@ -79,6 +82,7 @@ class DecontamConfig(Frozen):
     text_columns: tuple[str, ...] = Field(("instruction", "response"), min_length=1)
     max_doc_freq: float = Field(0.05, gt=0, description="< 1: share of a benchmark's items; >= 1: item count")
     short_item_min_words: int | None = Field(8, ge=3, description="index shorter fields whole; None: skip them")
+    eval_suite: bool = Field(True, description="also index synthloom's own eval suite (flows/evals/suite/)")
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -95,6 +99,23 @@ class DecontamConfig(Frozen):
                 raise ValueError(f"two benchmarks named {s.benchmark!r} ({seen[s.benchmark]}, {s.path}); set name=")
             seen[s.benchmark] = s.path
         return self
+
+    @property
+    def benchmarks(self) -> tuple[BenchmarkSource, ...]:
+        """`sources`, plus the shipped eval suite unless eval_suite is false."""
+        return self.sources + (eval_suite_sources() if self.eval_suite else ())
+
+
+def eval_suite_sources() -> tuple[BenchmarkSource, ...]:
+    """The suite `synthloom eval` scores (instructions and reference answers, if_pass prompts): a training
+    row that copies it would inflate the eval of the version it lands in."""
+    from flows.evals.suite import DEFAULT_SUITE, suite_files
+
+    ref, instruct = suite_files(DEFAULT_SUITE)
+    return (
+        BenchmarkSource(path=ref, name="synthloom_eval_ref", text_fields=("instruction", "reference")),
+        BenchmarkSource(path=instruct, name="synthloom_eval_if", text_fields=("prompt",)),
+    )
 
 
 # -- text normalization and hashing ------------------------------------------------------------
@@ -472,7 +493,7 @@ def _drop_boilerplate(
 
 def build_index(cfg: DecontamConfig) -> BenchmarkIndex:
     """Read every source, hash its n-grams, drop boilerplate, keep the first occurrence of each."""
-    benchmarks = [(s.benchmark, load_benchmark(s)) for s in cfg.sources]
+    benchmarks = [(s.benchmark, load_benchmark(s)) for s in cfg.benchmarks]
     fields = [
         (b, i, text) for b, (_, items) in enumerate(benchmarks) for i, it in enumerate(items) for text in it.texts
     ]

@@ -37,6 +37,15 @@ log = logging.getLogger(__name__)
 INSTALL_HINT = 'install the `train` extra: pip install -e ".[train]"'
 
 
+class LoraSettings(Frozen):
+    """LoRA through peft: the checkpoint is then the adapter (adapter_model.safetensors) + tokenizer."""
+
+    r: int = Field(16, ge=1, description="rank")
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: str | tuple[str, ...] = Field("all-linear", description="peft's target_modules")
+
+
 class TrainConfig(Frozen):
     """What `synthloom train` reads. Defaults make a short smoke run of the embedded model on CPU."""
 
@@ -52,6 +61,8 @@ class TrainConfig(Frozen):
     seed: int = 0
     device: Literal["cpu", "auto"] = Field("cpu", description="auto: the accelerator when one is visible")
     output_dir: Path | None = Field(None, description="default: <root>/.checkpoints/<dataset>-v<N>-<id8>")
+    max_rows: int | None = Field(None, ge=1, description="train on a seeded sample of this many rows; None: all")
+    lora: LoraSettings | None = Field(None, description="LoRA adapters (peft) instead of full fine-tuning")
 
 
 class TrainingRecord(BaseModel):
@@ -82,7 +93,7 @@ class TrainingRecord(BaseModel):
 def train(root: Path | str, ref: str, cfg: TrainConfig, run_id: str = "") -> TrainingRecord:
     """Fine-tune `cfg.model` on dataset `ref` under `root`, save the checkpoint, and record the hand-off."""
     started = time.perf_counter()
-    _require_trl()
+    _require_trl(cfg)
     store = DatasetStore(root)
     source = store.get(ref)
     rows = _check_rows(source)
@@ -90,6 +101,8 @@ def train(root: Path | str, ref: str, cfg: TrainConfig, run_id: str = "") -> Tra
     target = _checkpoint_dir(store.root, source, cfg, record_id)
     model_path = _model_path(cfg.model)
     dataset = _load_chat_rows(source, cfg.completion_only_loss)
+    if cfg.max_rows is not None and len(dataset) > cfg.max_rows:  # seeded, so the same rows every time
+        dataset = dataset.shuffle(seed=cfg.seed).select(range(cfg.max_rows))
     result = _fit(model_path, dataset, cfg, target)
     record = TrainingRecord(
         id=record_id,
@@ -101,7 +114,7 @@ def train(root: Path | str, ref: str, cfg: TrainConfig, run_id: str = "") -> Tra
         model=cfg.model,
         model_path=str(model_path),
         checkpoint=str(target),
-        train_rows=rows,
+        train_rows=min(rows, cfg.max_rows or rows),
         seconds=round(time.perf_counter() - started, 3),
         created_at=utc_now(),
         trainer=f"trl {_version('trl')}",
@@ -113,11 +126,16 @@ def train(root: Path | str, ref: str, cfg: TrainConfig, run_id: str = "") -> Tra
     return record
 
 
-def _require_trl() -> None:
+def _require_trl(cfg: TrainConfig | None = None) -> None:
     try:
         import trl  # noqa: F401
     except ImportError as err:
         raise SynthloomError(f"training needs TRL, which is not installed ({err}): {INSTALL_HINT}") from None
+    if cfg is not None and cfg.lora is not None:
+        try:
+            import peft  # noqa: F401
+        except ImportError as err:
+            raise SynthloomError(f"LoRA needs peft, which is not installed ({err}): {INSTALL_HINT}") from None
 
 
 def _version(package: str) -> str:
@@ -231,7 +249,19 @@ def _trainer(model_path: Path, dataset: Any, cfg: TrainConfig, workdir: Path) ->
     )
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    peft_config = _peft_config(cfg.lora) if cfg.lora is not None else None
+    return SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+    )
+
+
+def _peft_config(lora: LoraSettings) -> Any:
+    from peft import LoraConfig
+
+    targets = lora.target_modules if isinstance(lora.target_modules, str) else list(lora.target_modules)
+    return LoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, task_type="CAUSAL_LM"
+    )
 
 
 def _save(trainer: Any, folder: Path) -> None:

@@ -1,0 +1,7 @@
+"""What a version teaches: `synthloom eval` (README, "What a version teaches").
+
+Modules: suite (the shipped items, suite/*.jsonl), checkers (if_pass constraints), stats (bootstrap
+intervals), scoring (transformers: ref_nll and greedy generation), judging (why judge_winrate is or is
+not measured), runner (train -> score -> write), results (<dataset>/evals/ files, `compare`),
+card_section (the card's "What it teaches"). Importing this package loads no model library.
+"""

@@ -1,0 +1,236 @@
+"""`synthloom eval REF`: fine-tune the base on the version's rows (the `train` stage, with LoRA), score
+the base and the tuned model on the suite, write the results and the card section.
+
+Phases: train (flows/train.py) -> base scores (cached per base model x suite x settings under
+<root>/.cache/evals/) -> tuned scores (LoRA merged in memory) -> metrics with bootstrap intervals ->
+<dataset>/evals/<id>.parquet -> the version's card. Plain functions, no Prefect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from flows.evals.checkers import passes
+from flows.evals.judging import judge_note
+from flows.evals.results import EVAL_SCHEMA, ITEM_SCHEMA, write_eval
+from flows.evals.stats import bootstrap_delta, bootstrap_mean
+from flows.evals.suite import DEFAULT_SUITE, Suite, load_suite
+from flows.store import DatasetStore, Version
+from flows.train import LoraSettings, TrainConfig, TrainingRecord, train
+from schemas.config import Frozen
+from schemas.rows import utc_now
+
+SCORING_VERSION = "1"  # bump when scoring changes: cached base scores are then measured again
+
+
+class EvalConfig(Frozen):
+    """What `synthloom eval` reads (--config); the CLI flags override steps, epochs, base and suite."""
+
+    base: str = Field("embedded", description="'embedded' or a local HF model folder")
+    suite: str = DEFAULT_SUITE
+    suite_size: int | None = Field(None, ge=1, description="only the first N items of each part (tests, smoke runs)")
+    steps: int | None = Field(None, ge=1, description="optimizer steps; None: from epochs")
+    epochs: float = Field(1.0, gt=0, description="passes over the (sampled) rows when steps is None")
+    max_rows: int = Field(500, ge=1, description="train on a seeded sample of at most this many rows")
+    learning_rate: float = Field(2e-4, gt=0)
+    batch_size: int = Field(4, ge=1)
+    max_length: int = Field(512, ge=16)
+    lora: LoraSettings = LoraSettings()
+    seed: int = 0
+    device: Literal["cpu", "auto"] = Field("auto", description="auto: the GPU when one is visible")
+    cpu_threads: int | None = Field(1, ge=1, description="torch threads on CPU (None: torch's default); see README")
+    if_pass: bool = Field(True, description="False: ref_nll only, no generation (cheap sweeps)")
+    max_new_tokens: int = Field(128, ge=1, description="greedy tokens per if_pass answer")
+    gen_batch_size: int = Field(16, ge=1)
+    bootstrap: int = Field(2000, ge=100, description="bootstrap resamples per interval")
+    judge_config: Path | None = Field(None, description="pipeline/score config naming a calibrated judge")
+
+    def train_config(self, rows: int) -> TrainConfig:
+        used = min(rows, self.max_rows)
+        steps = self.steps or max(1, math.ceil(used * self.epochs / self.batch_size))
+        return TrainConfig(
+            model=self.base,
+            max_steps=steps,
+            learning_rate=self.learning_rate,
+            per_device_batch_size=self.batch_size,
+            max_length=self.max_length,
+            seed=self.seed,
+            device=self.device,
+            max_rows=self.max_rows,
+            lora=self.lora,
+        )
+
+
+@dataclass
+class Scores:
+    """Per-item results of one model on the suite, in suite order."""
+
+    nll: list[float]
+    passed: list[float]
+    outputs: list[str]
+    seconds: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    eval_id: str
+    path: Path
+    metrics: pa.Table
+    training: TrainingRecord
+    phases: dict[str, float]
+
+
+def run_eval(root: Path | str, ref: str, cfg: EvalConfig, say: Callable[[str], None] = lambda _: None) -> EvalOutcome:
+    """Train, score base and tuned, write <dataset>/evals/<id>.parquet and the card; see the module doc."""
+    store = DatasetStore(root)
+    version = store.get(ref)
+    suite = load_suite(cfg.suite, cfg.suite_size, with_if=cfg.if_pass)
+    eval_id, created = uuid.uuid4().hex, utc_now()
+    with cpu_threads(cfg):
+        say(f"training {cfg.base} on {version.ref} (LoRA r={cfg.lora.r})")
+        record = train(store.root, version.ref, cfg.train_config(_row_count(version)), run_id=eval_id)
+        say(f"scoring the base on suite {suite.name} ({len(suite.ref)} + {len(suite.instruct)} items)")
+        base = base_scores(store.root, Path(record.model_path), cfg, suite)
+        say("scoring the tuned model")
+        tuned = score_model(Path(record.model_path), Path(record.checkpoint), cfg, suite)
+    note = judge_note(store.root, cfg.judge_config)
+    context = _context(eval_id, version, cfg, suite, record, created)
+    metrics = metric_rows(context, base, tuned, record, note, cfg.bootstrap)
+    path = write_eval(store.root, version.name, eval_id, metrics, item_rows(eval_id, suite, base, tuned))
+    _refresh_card(version)
+    phases = {"train": record.seconds, **_prefixed("base", base), **_prefixed("tuned", tuned)}
+    return EvalOutcome(eval_id, path, metrics, record, phases)
+
+
+@contextmanager
+def cpu_threads(cfg: EvalConfig) -> Iterator[None]:
+    """torch's thread count for the eval on CPU, restored afterwards (it is process-wide)."""
+    import torch
+
+    from flows.evals.scoring import device_name
+
+    if cfg.cpu_threads is None or device_name(cfg.device) != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(cfg.cpu_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _row_count(version: Version) -> int:
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in version.files("rows"))
+
+
+def score_model(model_path: Path, adapter: Path | None, cfg: EvalConfig, suite: Suite) -> Scores:
+    from flows.evals.scoring import generate, load_model, ref_nll
+
+    model, tokenizer = load_model(model_path, adapter, cfg.device)
+    started = time.perf_counter()
+    nll = ref_nll(model, tokenizer, [(i.instruction, i.reference) for i in suite.ref])
+    mid = time.perf_counter()
+    outputs = generate(model, tokenizer, [i.prompt for i in suite.instruct], cfg.max_new_tokens, cfg.gen_batch_size)
+    passed = [float(passes(i.constraints, out)) for i, out in zip(suite.instruct, outputs, strict=True)]
+    seconds = {"ref_nll": round(mid - started, 3), "if_pass": round(time.perf_counter() - mid, 3)}
+    return Scores(nll, passed, outputs, seconds)
+
+
+def base_scores(root: Path, model_path: Path, cfg: EvalConfig, suite: Suite) -> Scores:
+    """The base model's scores, measured once per base x suite x scoring settings and cached as JSON."""
+    from flows.evals.scoring import device_name
+
+    key = [SCORING_VERSION, str(model_path.resolve()), suite.hash, cfg.max_new_tokens, device_name(cfg.device)]
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:24]
+    path = root / ".cache" / "evals" / f"base-{digest}.json"
+    if path.is_file():
+        cached = Scores(**json.loads(path.read_text(encoding="utf-8")))
+        cached.note = f"base scores from cache ({path.name})"
+        return cached
+    scores = score_model(model_path, None, cfg, suite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(asdict(scores)), encoding="utf-8")
+    tmp.replace(path)
+    return scores
+
+
+def _context(
+    eval_id: str, version: Version, cfg: EvalConfig, suite: Suite, record: TrainingRecord, created: Any
+) -> dict[str, Any]:
+    return {
+        "eval_id": eval_id,
+        "dataset": version.ref,
+        "dataset_name": version.name,
+        "version": version.number,
+        "base": cfg.base,
+        "suite": suite.name,
+        "suite_hash": suite.hash,
+        "train_config": json.dumps(record.config, sort_keys=True),
+        "training_id": record.id,
+        "train_rows": record.train_rows,
+        "created_at": created,
+    }
+
+
+def metric_rows(
+    context: dict[str, Any], base: Scores, tuned: Scores, record: TrainingRecord, judge: str, resamples: int
+) -> pa.Table:
+    """base / tuned / delta rows for ref_nll and if_pass, the judge row, and the training row."""
+    rows = []
+    for metric, before, after in (("ref_nll", base.nll, tuned.nll), ("if_pass", base.passed, tuned.passed)):
+        if not before:
+            rows.append({"model": "tuned", "metric": metric, "note": f"not measured: {metric} is off (no items)"})
+            continue
+        estimates = {
+            "base": bootstrap_mean(before, resamples),
+            "tuned": bootstrap_mean(after, resamples),
+            "delta": bootstrap_delta(after, before, resamples=resamples),
+        }
+        seconds = {"base": base.seconds.get(metric), "tuned": tuned.seconds.get(metric), "delta": None}
+        for model, est in estimates.items():
+            note = base.note if model == "base" else ""
+            rows.append({"model": model, "metric": metric, **_estimate(est), "seconds": seconds[model], "note": note})
+    rows.append({"model": "tuned", "metric": "judge_winrate", "note": judge})
+    train_row = {"model": "train", "metric": "train_loss", "value": record.final_loss, "n": record.steps}
+    rows.append({**train_row, "seconds": record.seconds, "note": f"{record.steps} steps on {record.train_rows} rows"})
+    return pa.Table.from_pylist([{**context, **r} for r in rows], schema=EVAL_SCHEMA)
+
+
+def _estimate(est: Any) -> dict[str, Any]:
+    return {"value": est.value, "ci_low": est.ci_low, "ci_high": est.ci_high, "n": est.n}
+
+
+def item_rows(eval_id: str, suite: Suite, base: Scores, tuned: Scores) -> pa.Table:
+    rows = []
+    for model, scores in (("base", base), ("tuned", tuned)):
+        for item, value in zip(suite.ref, scores.nll, strict=True):
+            rows.append({"model": model, "metric": "ref_nll", "item_id": item.id, "value": value, "output": None})
+        for item, value, out in zip(suite.instruct, scores.passed, scores.outputs, strict=True):
+            rows.append({"model": model, "metric": "if_pass", "item_id": item.id, "value": value, "output": out})
+    return pa.Table.from_pylist([{"eval_id": eval_id, **r} for r in rows], schema=ITEM_SCHEMA)
+
+
+def _prefixed(prefix: str, scores: Scores) -> dict[str, float]:
+    return {f"{prefix} {k}": v for k, v in scores.seconds.items()}
+
+
+def _refresh_card(version: Version) -> None:
+    from flows.report import write_card
+
+    write_card(version)

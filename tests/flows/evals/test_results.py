@@ -1,0 +1,103 @@
+"""Results without a model: metric rows, the evals files and view, compare, the card section, judge notes."""
+
+from pathlib import Path
+
+import pytest
+
+from flows.catalog import query
+from flows.evals.judging import judge_note
+from flows.evals.results import compare, eval_files, latest_eval, write_eval
+from flows.evals.runner import EvalConfig, Scores, item_rows, metric_rows
+from flows.evals.suite import load_suite
+from flows.report import write_card
+from flows.store import DatasetStore
+from flows.train import TrainingRecord
+from schemas.rows import utc_now
+from tests.flows.store.test_datasets import publish
+
+REPO = Path(__file__).parents[3]
+SUITE = load_suite(size=6)
+
+
+def record(steps: int = 3) -> TrainingRecord:
+    fields = dict(id="t1", dataset="demo@v1", dataset_name="demo", dataset_version=1, dataset_run_id="r", run_id="e")
+    return TrainingRecord(
+        **fields,
+        model="embedded",
+        model_path="/m",
+        checkpoint="/c",
+        steps=steps,
+        final_loss=1.5,
+        mean_loss=1.7,
+        train_rows=6,
+        seconds=4.0,
+        created_at=utc_now(),
+        trainer="trl x",
+        libraries={},
+        config={"max_steps": steps},
+    )
+
+
+def scores(nll: float, passed: float) -> Scores:
+    n = len(SUITE.ref)
+    return Scores([nll + 0.01 * i for i in range(n)], [passed] * len(SUITE.instruct), ["out"] * len(SUITE.instruct))
+
+
+def save_eval(root: Path, ref: str, eval_id: str, tuned_nll: float) -> None:
+    name, number = ref.split("@v")
+    context = dict(eval_id=eval_id, dataset=ref, dataset_name=name, version=int(number), base="embedded")
+    context |= dict(suite=SUITE.name, suite_hash=SUITE.hash, train_config="{}", training_id="t1", train_rows=6)
+    base, tuned = scores(2.0, 0.0), scores(tuned_nll, 1.0)
+    metrics = metric_rows({**context, "created_at": utc_now()}, base, tuned, record(), "not measured: x", 200)
+    write_eval(root, name, eval_id, metrics, item_rows(eval_id, SUITE, base, tuned))
+
+
+def test_metric_rows_the_evals_view_and_compare(tmp_path):
+    store = DatasetStore(tmp_path)
+    publish(store, "demo", ["a?"])
+    publish(store, "demo", ["b?"])
+    save_eval(tmp_path, "demo@v1", "e1", tuned_nll=1.8)
+    save_eval(tmp_path, "demo@v2", "e2", tuned_nll=1.5)
+    assert [p.name for p in eval_files(tmp_path)] == ["e1.parquet", "e2.parquet"]
+
+    sql = "SELECT model, value, ci_low, ci_high FROM evals WHERE dataset = 'demo@v2' AND metric = 'ref_nll'"
+    got = {m: (v, lo, hi) for m, v, lo, hi in query(tmp_path, sql).fetchall()}
+    assert got["delta"][0] == pytest.approx(-0.5) and got["delta"][1] == pytest.approx(-0.5)  # same shift per item
+    assert got["base"][1] < got["base"][0] < got["base"][2]
+    sql = "SELECT metric, model, value, note FROM evals WHERE eval_id = 'e2' AND value IS NULL"
+    assert query(tmp_path, sql).fetchall() == [("judge_winrate", "tuned", None, "not measured: x")]
+    sql = "SELECT value, n, seconds FROM evals WHERE eval_id = 'e2' AND metric = 'train_loss'"
+    assert query(tmp_path, sql).fetchall() == [(1.5, 3, 4.0)]
+
+    assert latest_eval(tmp_path, "demo@v1").column("eval_id")[0].as_py() == "e1"
+    assert latest_eval(tmp_path, "demo@v1", suite_hash="other") is None
+    (nll, passed) = compare(tmp_path, "demo@v1", "demo@v2")
+    assert nll.metric == "ref_nll" and nll.delta.value == pytest.approx(-0.3) and nll.delta.n == len(SUITE.ref)
+    assert passed.delta.value == 0.0
+    with pytest.raises(LookupError, match="no eval of demo@v3"):
+        compare(tmp_path, "demo@v1", "demo@v3")
+
+
+def test_the_card_says_what_a_version_teaches(tmp_path):
+    store = DatasetStore(tmp_path)
+    v1 = publish(store, "demo", ["a?"])
+    card = write_card(v1).read_text()
+    assert "## What it teaches" in card and "Not measured yet: `synthloom eval demo@v1`" in card
+    save_eval(tmp_path, "demo@v1", "e1abcdef99", tuned_nll=1.8)
+    card = write_card(v1).read_text()
+    assert "`synthloom eval` fine-tuned `embedded` on 6 rows" in card and "e1abcdef" in card
+    assert "| ref_nll | 2.025 [" in card and "judge_winrate: not measured: x." in card
+    assert (v1.path / "card" / "teaches.png").stat().st_size > 1000
+
+
+def test_judge_notes_say_why_the_win_rate_is_missing(tmp_path):
+    assert "no judge configured" in judge_note(tmp_path, None)
+    note = judge_note(tmp_path, REPO / "data" / "pipelines" / "demo.yaml")
+    assert note.startswith("not measured: the judge is not calibrated yet") and "judge calibrate --config" in note
+
+
+def test_eval_config_turns_epochs_into_steps():
+    assert EvalConfig(epochs=2, batch_size=4).train_config(rows=10).max_steps == 5
+    assert EvalConfig(epochs=1).train_config(rows=10_000).max_steps == 125  # at most max_rows=500 rows
+    cfg = EvalConfig(steps=7).train_config(rows=10)
+    assert cfg.max_steps == 7 and cfg.lora is not None and cfg.max_rows == 500
