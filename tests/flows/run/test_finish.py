@@ -42,7 +42,7 @@ def shard(texts: list[str], path, drop: str | None = None):
 def cfg(tmp_path, **over):
     bench = tmp_path / "bench.jsonl"
     bench.write_text(json.dumps({"id": "q1", "question": TEXTS[7]}) + "\n")
-    fields = {"dataset": "d", "dedup": DedupConfig(batch_rows=2), "semantic_dedup": None}
+    fields = {"dataset": "d", "dedup": DedupConfig(batch_rows=2), "semantic_dedup": None, "dedup_against": ()}
     fields["decontaminate"] = DecontamConfig(sources=(bench,))
     return SimpleNamespace(cfg=SimpleNamespace(**{**fields, **over}))
 
