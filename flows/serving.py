@@ -88,13 +88,14 @@ def serve(flow: Any, spec: ServeSpec) -> int:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(runner.start(),), name="runner", daemon=True)
     thread.start()
-    if not signals.wait(while_alive=thread):
+    orphans = Orphans(os.getpid())
+    if not signals.wait(while_alive=thread, orphans=orphans):
         log.error("the Prefect runner stopped on its own; see the log above")
         kill_tree(os.getpid(), spec.stop_grace_s)
         return 1
     if spec.on_stop == "finish":
         print("stopping: no new runs; waiting for the current one to finish (signal again to cancel it)", flush=True)
-        _finish_current_run(runner, signals)
+        _finish_current_run(runner, signals, orphans)
     print(f"stopping the runner: a run still going is cancelled (at most {spec.stop_grace_s:.0f}s)...", flush=True)
     deadline = time.monotonic() + spec.stop_grace_s
     before = _descendants(os.getpid())  # listed first: the runner kills the flow-run process next
@@ -119,9 +120,8 @@ class StopSignals:
         self.count += 1
         self.event.set()
 
-    def wait(self, while_alive: threading.Thread) -> bool:
+    def wait(self, while_alive: threading.Thread, orphans: Orphans) -> bool:
         """True once a signal came, False if the thread ended first. Meanwhile reaps orphans."""
-        orphans = Orphans(os.getpid())
         while not self.event.wait(0.5):
             orphans.reap()
             if not while_alive.is_alive():
@@ -154,13 +154,17 @@ def _parent_is(p: psutil.Process, pid: int) -> bool:
     return False
 
 
-def _finish_current_run(runner: Runner, signals: StopSignals) -> None:
-    """No new runs; wait for the current one's processes to end (or for a second signal)."""
+def _finish_current_run(runner: Runner, signals: StopSignals, orphans: Orphans) -> None:
+    """No new runs; wait for the current one's processes to end (or for a second signal). Orphans a
+    finished run left (re-parented to serve, its subreaper) are not waited for: the stop kills them."""
     poller = getattr(runner, "_scheduled_run_poller", None)
     if poller is not None:
         poller.stopping = True
     seen = signals.count
-    while _run_processes(os.getpid()) and signals.count == seen:
+    while signals.count == seen:
+        orphans.reap()
+        if not [p for p in _run_processes(os.getpid()) if p.pid not in orphans.grandchildren]:
+            return
         time.sleep(0.5)
 
 

@@ -83,6 +83,10 @@ def _plot(rows: list[dict[str, Any]], parent_ref: str | None, parent: list[dict[
     for ax, metric in zip(fig.subplots(1, len(SHOWN)), SHOWN, strict=True):
         found = [(label, _find(src, model, metric)) for label, src, model in bars]
         found = [(label, r) for label, r in found if r is not None and r["value"] is not None]
+        if not found:
+            ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
         values = [r["value"] for _, r in found]
         errors = [[r["value"] - r["ci_low"] for _, r in found], [r["ci_high"] - r["value"] for _, r in found]]
         ax.bar(range(len(found)), values, yerr=errors, capsize=4, color=COLORS[: len(found)])

@@ -21,7 +21,7 @@ def _fmt(row: dict[str, Any] | None) -> str:
 def print_outcome(outcome: EvalOutcome, echo: Echo) -> None:
     rows = outcome.metrics.to_pylist()
     head = rows[0]
-    echo(f"eval {outcome.eval_id[:8]} of {head['dataset']}: {head['base']} + LoRA on {head['train_rows']} rows, ")
+    echo(f"eval {outcome.eval_id[:8]} of {head['dataset']}: {head['base']} + LoRA on {head['train_rows']} rows,")
     echo(f"  suite {head['suite']} ({head['suite_hash']}); 95% bootstrap intervals over items")
     echo(f"{'metric':<10} {'base':<26} {'tuned':<26} {'tuned - base':<26}")
     for metric in ("ref_nll", "if_pass"):

@@ -173,10 +173,10 @@ heuristics: null
 """
 
 
-def test_target_rows_kill_9_inside_round_2_then_resume_gives_the_same_rows(tmp_path):
+def test_target_rows_kill_9_inside_round_2_then_resume_gives_the_same_rows(tmp_path, monkeypatch):
     """A Prefect run with target_rows (scripted engine, ~30 % yield) killed during its second round,
     then rerun: the same 8 rows as an uninterrupted run, every attempt once in rows + rejects."""
-    _, env = slow_engine_env(tmp_path, delay_s=0.3)
+    state, env = slow_engine_env(tmp_path, delay_s=0.3)
     env["SLOW_ENGINE_YIELD"] = "1"
     (tmp_path / "p.yaml").write_text(TARGET)
     first = start(tmp_path, "run1.log", env)
@@ -186,18 +186,22 @@ def test_target_rows_kill_9_inside_round_2_then_resume_gives_the_same_rows(tmp_p
     assert again.wait(timeout=300) == 0, (tmp_path / "run2.log").read_text()[-3000:]
     assert "target_rows=8: reached in" in (tmp_path / "run2.log").read_text()
 
-    clean = tmp_path / "clean"
-    clean.mkdir()
-    (clean / "p.yaml").write_text(TARGET)
-    (clean / "state").mkdir()
-    uninterrupted = start(clean, "run.log", {**env, "SLOW_ENGINE_DIR": str(clean / "state")})
-    assert uninterrupted.wait(timeout=300) == 0, (clean / "run.log").read_text()[-3000:]
+    # the same config run uninterrupted, in this process (no Prefect), with the same engine
+    from flows.run.config import load_pipeline_config
+    from flows.run.core import PipelineRun
+    from flows.run.finish import run_in_process
+    from tests.flows import slow_engine
+
+    monkeypatch.setenv("SLOW_ENGINE_DIR", str(state))
+    monkeypatch.setenv("SLOW_ENGINE_YIELD", "1")
+    monkeypatch.setattr(slow_engine, "DELAY_S", 0.0)
+    cfg = load_pipeline_config(tmp_path / "p.yaml")
+    (fresh,) = run_in_process(PipelineRun(cfg, tmp_path / "clean", "", "r", engine_factory=slow_engine.engine))
 
     (resumed,) = DatasetStore(tmp_path / "data" / "datasets").versions("target")
-    (fresh,) = DatasetStore(clean / "data" / "datasets").versions("target")
     assert resumed.read().column("id").to_pylist() == fresh.read().column("id").to_pylist()
-    assert resumed.manifest().rows == 8
     m = resumed.manifest()
+    assert m.rows == 8 and m.config["target"] == fresh.manifest().config["target"]
     seeds = resumed.read().column("seed").to_pylist() + resumed.read("rejects").column("seed").to_pylist()
     assert len(seeds) == m.config["target"]["attempts"] == m.stages[0].rows_in  # every attempt once
     assert len(set(resumed.read().column("seed").to_pylist())) == 8
