@@ -149,8 +149,8 @@ class _Importer:
 
     def _row(self, path: Path, report: FileReport, row_no: int, record: dict[str, Any]) -> dict[str, Any] | None:
         raw = json.dumps(record, ensure_ascii=False, default=str)
-        if len(raw.encode("utf-8")) > self.max_row_bytes:
-            size = len(raw.encode("utf-8"))
+        size = len(raw.encode("utf-8"))
+        if size > self.max_row_bytes:
             self._reject(report, row_no, "too_large", f"{size} bytes > max_row_bytes={self.max_row_bytes}", raw)
             return None
         try:

@@ -26,7 +26,7 @@ def extra_array(values: list[Any]) -> pa.Array:
     try:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in values])
+        return json_text(values)
 
 
 def to_table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -98,11 +98,12 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.Table:
         if col.type == f.type:
             columns.append(col)
         elif pa.types.is_string(f.type):
-            columns.append(extra_array_json(col))
+            columns.append(json_text(col.to_pylist()))
         else:
             columns.append(col.cast(f.type))
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def extra_array_json(col: pa.Array) -> pa.Array:
-    return pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in col.to_pylist()])
+def json_text(values: list[Any]) -> pa.Array:
+    """The values as JSON text (nulls stay null): how a column with no one Arrow type is kept."""
+    return pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in values])

@@ -22,6 +22,7 @@ import httpx
 from tqdm import tqdm
 
 from generators.engines.rate_limit import AdaptiveLimit, retry_after_from
+from generators.engines.vllm_engine import engine_key
 from schemas.config import EngineConfig, SamplingConfig
 from schemas.engine import ChatMessages, Completion, TokenLogprobs, check_lengths
 from schemas.errors import EngineUnavailableError
@@ -224,7 +225,7 @@ _ENGINES_LOCK = threading.Lock()
 def shared_http_engine(config: EngineConfig) -> OpenAICompatEngine:
     """The process-wide HTTP engine for this config: one loop, one pool, one concurrency window
     shared by every shard (so the window adapts to the server as a whole)."""
-    key = config.model_copy(update={"show_progress": True}).model_dump_json()
+    key = engine_key(config)
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
@@ -234,7 +235,7 @@ def shared_http_engine(config: EngineConfig) -> OpenAICompatEngine:
 
 
 def release_http_engine(config: EngineConfig) -> bool:
-    key = config.model_copy(update={"show_progress": True}).model_dump_json()
+    key = engine_key(config)
     with _ENGINES_LOCK:
         engine = _ENGINES.pop(key, None)
     if engine is None:

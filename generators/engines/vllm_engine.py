@@ -198,13 +198,14 @@ _ENGINES: dict[str, VllmEngine] = {}
 _LOCK = threading.Lock()
 
 
-def _key(config: EngineConfig) -> str:
+def engine_key(config: EngineConfig) -> str:
+    """What makes two configs the same process-wide engine (progress display aside)."""
     return config.model_copy(update={"show_progress": True}).model_dump_json()
 
 
 def shared_vllm_engine(config: EngineConfig) -> VllmEngine:
     """The process-wide engine for this config (model weights load once per process)."""
-    key = _key(config)
+    key = engine_key(config)
     with _LOCK:
         if key not in _ENGINES:
             _ENGINES[key] = VllmEngine(config)
@@ -236,7 +237,7 @@ def release_vllm_engine(config: EngineConfig) -> bool:
     from generators.engines.batching import release_batched
 
     with _LOCK:
-        engine = _ENGINES.pop(_key(config), None)
+        engine = _ENGINES.pop(engine_key(config), None)
     if engine is None:
         return False
     release_batched(engine)
