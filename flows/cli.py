@@ -226,7 +226,7 @@ def _source(
     if parent is not None:
         parent = DatasetStore(data_dir / "datasets").get(parent).ref  # fail on a bad ref before any work
     if inputs:
-        from generators.documents import read_documents
+        from readers.documents import read_documents
 
         read_documents(inputs, cfg.text_to_instructions.read)  # no usable input: one line, before Prefect starts
     if kind == "from_text":
@@ -332,12 +332,18 @@ def run_cmd(
     tag: str = typer.Option("", "--tag", help="Run label mixed into every seed: a new tag samples new data."),
     summary_json: Path = typer.Option(None, "--summary-json", help="Also write the run summary (JSON) here."),
     verbose: bool = typer.Option(False, "--verbose", help="Show vLLM's and Prefect's own log instead of a log file."),
+    strict_budget: bool = typer.Option(False, "--strict-budget", help="Exit 3 when the budget stopped the run."),
     data_dir: Path = DataDir,
 ) -> None:
     """Run the whole DAG of PIPELINE once: sources -> judge -> filters -> dedup -> decontamination
     -> one new version. Work is sharded and checkpointed: after a crash or kill, run the same command
     again and it resumes; a run that already published is not published twice. Shows one progress
     line; the engine's own log goes to a file under the dataset's checkpoints (unless --verbose).
+
+    A `budget:` reached, or a first Ctrl-C / SIGTERM, stops cleanly: no new model calls, and what passed
+    is published with `stopped: budget` / `stopped: interrupted` (exit 0, or 3 with --strict-budget;
+    130 when interrupted). Run again (with a larger budget) to publish the rest as the next version.
+    A second Ctrl-C stops at once and publishes nothing.
 
     Example:  synthloom run examples/pipeline.yaml
     """
@@ -348,6 +354,42 @@ def run_cmd(
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     _print_run(summary, data_dir)
+    _exit_if_stopped(summary, strict_budget)
+
+
+def _exit_if_stopped(summary: dict[str, Any], strict_budget: bool) -> None:
+    """One line when a stop cut the run short; exit 130 when interrupted, 3 on a budget if strict."""
+    stopped = summary.get("stopped")
+    if stopped is None or summary.get("already_published"):
+        return
+    detail = (summary.get("ledger") or {}).get("stop_detail") or stopped
+    refs = ", ".join(summary["versions"])
+    more = "with a larger budget " if stopped == "budget" else ""
+    typer.secho(
+        f"warning: stopped ({detail}); published what passed as {refs} (stopped: {stopped}). "
+        f"Run the same command again {more}to publish the rest as the next version.",
+        fg="yellow",
+        err=True,
+    )
+    if stopped == "interrupted":
+        raise typer.Exit(130)
+    if strict_budget:
+        raise typer.Exit(3)
+
+
+def _ledger_line(ledger: dict[str, Any] | None) -> str | None:
+    """Tokens and cost of the version's rows, and what this run spent (checkpoints cost nothing)."""
+    if not ledger:
+        return None
+    per = ledger.get("per_kept_row") or {}
+    line = f"cost: {ledger['prompt_tokens']}+{ledger['completion_tokens']} tokens"
+    if per.get("completion_tokens") is not None:
+        line += f" ({per['prompt_tokens']:.0f}+{per['completion_tokens']:.0f} per kept row)"
+    if ledger.get("cost_usd") is not None:
+        line += f", ${ledger['cost_usd']:.4f}"
+        line += f" (${per['cost_usd']:.6f} per kept row)" if per.get("cost_usd") is not None else ""
+    run = ledger.get("this_run") or {}
+    return line + f"; this run: {run.get('prompt_tokens', 0)}+{run.get('completion_tokens', 0)} new tokens"
 
 
 def _run_locked(cfg: Any, root: Path, tag: str, label: str) -> dict[str, Any]:
@@ -356,7 +398,7 @@ def _run_locked(cfg: Any, root: Path, tag: str, label: str) -> dict[str, Any]:
     from flows.store.locks import dataset_lock
 
     verbose = os.environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
-    from flows.serving import ends_children_on_interrupt
+    from flows.stopping import ends_children_on_interrupt
 
     with ends_children_on_interrupt(), dataset_lock(root, cfg.dataset, label):
         _prefect_env()
@@ -415,6 +457,8 @@ def _print_run(summary: dict[str, Any], data_dir: Path) -> None:
     for note in ("target", "judge_gate", "judge_engine"):
         if summary.get(note):
             typer.echo(f"  {summary[note]}")
+    if line := _ledger_line(summary.get("ledger")):
+        typer.echo(f"  {line}")
     if summary.get("engine_log"):
         typer.echo(f"  engine and Prefect log: {summary['engine_log']} (--verbose shows it live)")
     store = _store(data_dir)

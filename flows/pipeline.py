@@ -25,14 +25,16 @@ from prefect.runtime import deployment, flow_run
 from flows import progress
 from flows.run.config import PipelineConfig
 from flows.run.core import EngineFactory, PipelineRun, ShardOut, default_engine
-from flows.run.finish import count_passing, publish_run, published_refs, run_summary
+from flows.run.finish import continued, count_passing, publish_run, published_refs, run_summary
 from flows.run.plan import Plan, Shard
 from flows.run.rounds import run_rounds
 from flows.runners import shard_task_options, task_runner_for
+from flows.stopping import graceful_stop_here
 from flows.store import Version
 from flows.store.locks import dataset_lock
 from generators.engines import release_engine
 from generators.engines.placement import Placement, placement_here
+from generators.engines.spend import METER
 from schemas.config import EngineConfig, parse_config
 from schemas.errors import ConfigError
 
@@ -148,6 +150,8 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
     another model that does not fit beside the generator: every shard generates, the generator is
     freed, then every shard is judged."""
     started = time.perf_counter()
+    METER.arm(run.cfg.budget)
+    graceful_stop_here()  # `synthloom run`: the first Ctrl-C / SIGTERM stops like a budget (flows/serving.py)
     prog = progress.current()
     plan = run.plan()
     run_key = run.run_key(plan)
@@ -155,6 +159,7 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
     if done is not None:
         get_run_logger().info("this run (key %s) is already published: %s", run_key[:12], ", ".join(done))
         return run_summary(done, [], time.perf_counter() - started, already_published=True, engines=run.engines())
+    run = continued(run, run_key)
     placement = judge_placement(run)
     sequential = placement is not None and placement.mode == "sequential"
     prog.phase("calibrating the judge" if run.needs_judge_gate() else "")
@@ -187,6 +192,8 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
         judge_engine=judge_line,
         engines=run.engines(),
         target=rounds.line() if rounds is not None else None,
+        stopped=versions[0].manifest().stopped,
+        ledger=versions[0].manifest().ledger,
     )
 
 

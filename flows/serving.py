@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,55 +231,3 @@ def _exit_soon(after_s: float) -> None:
     timer = threading.Timer(after_s, os._exit, args=(0,))
     timer.daemon = True
     timer.start()
-
-
-@contextlib.contextmanager
-def ends_children_on_interrupt(grace_s: float = KILL_AFTER_S) -> Iterator[None]:
-    """For `synthloom run`: on SIGTERM or Ctrl-C, end every process this one started (vLLM's engine
-    core and workers included, orphans too: it is their subreaper) at once, then exit within a few
-    seconds. Prefect swaps its own SIGTERM handler in while a flow runs and then waits for running
-    tasks, so the signal is watched through `signal.set_wakeup_fd` (written by the C-level handler,
-    whichever Python handler is installed) from a thread of our own. Main thread only."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    become_subreaper()
-    r, w = os.pipe()
-    os.set_blocking(w, False)
-    previous_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
-    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
-    err = os.dup(2)  # the terminal's stderr: a run sends fd 2 to its log file meanwhile (flows/progress.py)
-    threading.Thread(target=_watch_signals, args=(r, err, grace_s), name="stop-watch", daemon=True).start()
-    try:
-        yield
-    finally:
-        signal.set_wakeup_fd(previous_fd)
-        signal.signal(signal.SIGTERM, previous_term)
-        os.close(w)  # the watcher reads EOF and ends
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _watch_signals(r: int, err: int, grace_s: float) -> None:
-    with contextlib.suppress(OSError), os.fdopen(r, "rb", buffering=0) as pipe:
-        while data := pipe.read(64):
-            if signal.SIGTERM in data or signal.SIGINT in data:
-                left = kill_tree(os.getpid(), grace_s)
-                killed = f" ({left} killed)" if left else ""
-                line = f"interrupted: stopped this run's processes{killed}; nothing was published, finished "
-                os.write(err, (line + "shards are checkpointed: run the same command again to resume\n").encode())
-                # Prefect waits at exit for its task threads and event workers: do not hang on them.
-                timer = threading.Timer(5.0, _exit_now, args=(130,))
-                timer.daemon = True
-                timer.start()
-                return
-    os.close(err)
-
-
-def _exit_now(code: int) -> None:
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)

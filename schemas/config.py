@@ -63,6 +63,27 @@ class OpenAIOptions(Frozen):
     )
 
 
+class Prices(Frozen):
+    """What this engine's tokens cost, in US dollars per million tokens, as the user's provider bills
+    them (synthloom ships no price list: it would go stale). Used for the ledger, budgets, estimates."""
+
+    prompt_per_mtok: float = Field(..., ge=0)
+    completion_per_mtok: float = Field(..., ge=0)
+
+    def usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.prompt_per_mtok + completion_tokens * self.completion_per_mtok) / 1e6
+
+
+class Budget(Frozen):
+    """Caps on one run's new model work (checkpointed work costs nothing again), checked before every
+    engine batch. When one is reached no new batch starts and what passed so far is published with
+    `stopped: budget`; a rerun with a larger budget goes on from the checkpoints."""
+
+    max_tokens: int | None = Field(None, ge=1, description="prompt + completion tokens of new engine calls")
+    max_usd: float | None = Field(None, gt=0, description="needs `prices` on every engine the run calls")
+    max_seconds: float | None = Field(None, gt=0, description="wall seconds since the run started")
+
+
 class EngineConfig(Frozen):
     backend: Literal["vllm", "openai"] = "vllm"
     model: str = Field("embedded", description="'embedded', a local HF model folder, or a served model name")
@@ -76,10 +97,11 @@ class EngineConfig(Frozen):
     )
     vllm: VllmOptions = VllmOptions()
     openai: OpenAIOptions = OpenAIOptions()
+    prices: Prices | None = Field(None, description="USD per million prompt / completion tokens; None: no cost")
 
     def identity(self) -> dict[str, Any]:
-        """What decides the engine's output (cache keys): not how it is fed or displayed."""
-        return self.model_dump(mode="json", exclude={"show_progress", "max_in_flight"})
+        """What decides the engine's output (cache keys): not how it is fed, displayed or billed."""
+        return self.model_dump(mode="json", exclude={"show_progress", "max_in_flight", "prices"})
 
 
 class MagpieConfig(Frozen):

@@ -46,6 +46,8 @@ class Manifest(BaseModel):
     rows: int
     rejects: int
     files: dict[str, FileEntry] = Field(default_factory=dict, description="relpath in the version -> entry")
+    stopped: str | None = Field(None, description="'budget' / 'interrupted': a stop cut the run short")
+    ledger: dict[str, Any] | None = Field(None, description="tokens and cost: per stage, per kept row, this run's")
 
     @field_validator("files", mode="before")
     @classmethod

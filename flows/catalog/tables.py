@@ -39,6 +39,10 @@ VERSIONS_SCHEMA = pa.schema(
         ("stages", pa.list_(STAGE)),
         ("path", pa.string()),
         ("problem", pa.string()),
+        ("stopped", pa.string()),  # 'budget' / 'interrupted' / null: the run finished
+        ("prompt_tokens", pa.int64()),  # over every stage that made the rows (the ledger)
+        ("completion_tokens", pa.int64()),
+        ("cost_usd", pa.float64()),  # null unless every model stage's engine has `prices`
     ]
 )
 
@@ -73,7 +77,29 @@ def version_record(scan: VersionScan) -> dict[str, Any]:
         "stages": stages,
         "path": str(scan.path),
         "problem": scan.problem,
+        **_ledger_columns(m, stages),
     }
+
+
+def _ledger_columns(m: dict[str, Any], stages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ledger's totals; a manifest from before the ledger: the stages' tokens, no cost."""
+    ledger = m.get("ledger") if isinstance(m.get("ledger"), dict) else {}
+    tokens = {}
+    for k in ("prompt_tokens", "completion_tokens"):
+        tokens[k] = _number(ledger.get(k, sum(_number(s.get(k), int) or 0 for s in stages)), int)
+    stopped = m.get("stopped")
+    return {
+        "stopped": stopped if isinstance(stopped, str) else None,
+        **tokens,
+        "cost_usd": _number(ledger.get("cost_usd"), float),
+    }
+
+
+def _number(value: Any, kind: type) -> Any:
+    """`value` as an int / float, or None when it is missing or not a number (a damaged manifest)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return kind(value)
 
 
 def versions_table(scans: list[VersionScan]) -> pa.Table:

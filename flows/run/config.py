@@ -30,7 +30,7 @@ from filters.semantic import SemanticDedupConfig
 from flows.sources import Source
 from flows.store import check_name
 from generators.responses import CandidatesConfig
-from schemas.config import EngineConfig, Frozen, load_config, sampling_limits
+from schemas.config import Budget, EngineConfig, Frozen, load_config, sampling_limits
 from schemas.errors import DatasetError
 
 
@@ -57,6 +57,9 @@ class PipelineConfig(Frozen):
     max_attempts: int | None = Field(
         None, ge=1, description="with target_rows: source rows to attempt at most (None: 20 x target_rows)"
     )
+    budget: Budget | None = Field(
+        None, description="caps on new model work (tokens, USD, seconds); reached: publish what passed, stopped: budget"
+    )
     task_runner: Literal["local", "ray"] = Field("local", description="ray: shards run on a Ray cluster")
     ray_address: str | None = Field(None, description="with task_runner=ray: None starts a local Ray instance")
     ray_gpus_per_task: float = Field(0, ge=0, description="GPUs a shard task reserves on Ray (1: a replica per GPU)")
@@ -74,12 +77,27 @@ class PipelineConfig(Frozen):
         if self.target_rows is not None and any(s.kind == "dataset" for s in self.sources):
             raise ValueError("target_rows needs generating sources: a `dataset` source has no new rows to try")
         judge_engine = self.judge.engine_or(self.engine) if self.judge else self.engine
+        if self.budget is not None and self.budget.max_usd is not None:
+            unpriced = [n for n, e in self.model_engines().items() if e.prices is None]
+            if unpriced:
+                raise ValueError(
+                    f"budget.max_usd needs prices for every engine, but {', '.join(unpriced)} has none: "
+                    "set engine.prices: {prompt_per_mtok: ..., completion_per_mtok: ...} (USD per million tokens)"
+                )
         problems = sampling_limits(self.sources, self.engine, "sources") + sampling_limits(
             self.judge, judge_engine, "judge"
         )
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def model_engines(self) -> dict[str, EngineConfig]:
+        """Each model stage's engine config: the generator's, and the judges' (their own or the generator's)."""
+        out = {"engine": self.engine}
+        for name in ("judge", "pairwise"):
+            if (judge := getattr(self, name)) is not None:
+                out[f"{name}.engine"] = judge.engine_or(self.engine)
+        return out
 
 
 def load_pipeline_config(path: Path, overrides: dict | None = None) -> PipelineConfig:

@@ -28,6 +28,7 @@ from flows.run.plan import Plan, Shard, plan_context, plan_shards
 from flows.sources import kind_of
 from generators.engines import describe_engine, make_engine
 from generators.engines.batching import batched
+from generators.engines.spend import METER, Metered, Stopped
 from generators.responses import Candidates
 from schemas.config import EngineConfig
 from schemas.engine import Engine
@@ -72,6 +73,7 @@ class ShardOut:
     rows: int
     cached: bool
     seconds: float
+    stopped: str | None = None  # 'budget' / 'interrupted': this stage did not run (nothing checkpointed)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class PipelineRun:
     judge_filter: bool = True  # False when the judge failed calibration and on_fail is keep_unfiltered
     calibration: dict[str, Any] | None = field(default=None, compare=False)  # the gate's report, for the manifest
     rounds: dict[str, Any] | None = field(default=None, compare=False)  # target_rows: the rounds' report
+    published_before: int = 0  # rows this run key already published in versions a stop cut short
+    published_shards: frozenset[str] = frozenset()  # those versions' shards (source keys): not published again
 
     @property
     def checkpoints(self) -> Checkpoints:
@@ -110,8 +114,18 @@ class PipelineRun:
         return replace(self, cfg=cfg, tag=round_tag(self.tag, r))
 
     def attempts(self, outs: list[ShardOut]) -> int:
-        """Source rows these shards attempted (their source stage's rows in)."""
-        return sum(self.checkpoint(*o.chain[0]).stats.rows_in for o in outs)
+        """Source rows these shards attempted (their source stage's rows in; shards a stop cut short
+        count only once finished, by a later run)."""
+        return sum(self.checkpoint(*o.chain[0]).stats.rows_in for o in self.fresh(outs))
+
+    def fresh(self, outs: list[ShardOut]) -> list[ShardOut]:
+        """The shards this run publishes: finished, and not in a version an earlier, stopped run published."""
+        return [o for o in outs if not o.stopped and o.chain[0][1] not in self.published_shards]
+
+    def target_left(self) -> int | None:
+        """target_rows minus the rows earlier, stopped runs of this run key published already."""
+        t = self.cfg.target_rows
+        return None if t is None else max(0, t - self.published_before)
 
     def plan(self) -> Plan:
         return plan_shards(self.cfg, self.root, self.tag)
@@ -124,25 +138,35 @@ class PipelineRun:
         """The config minus what only changes how the work is fed (engine.max_in_flight, progress)."""
         data = self.cfg.model_dump(mode="json")
         data["engine"] = self.cfg.engine.identity()
+        data.pop("budget", None)  # how much may be spent, not what is made: a bigger budget resumes the run
         for name in ("judge", "pairwise"):  # both are JudgeConfigs: the same identity for the run key
             if (judge := getattr(self.cfg, name)) is not None:
                 data[name] = judge.identity()
         return data
 
     # -- shard x stage steps -------------------------------------------------------------------
-    def _step(self, shard: str, stage: str, key: str, chain: tuple, make: Callable[[], Any]) -> ShardOut:
+    def _step(self, shard: str, stage: str, key: str, chain: tuple, make: Callable[[], Any], model: bool) -> ShardOut:
+        """Stage `stage` of a shard from its checkpoint, or run (`make`) and checkpointed. After a stop
+        (budget, Ctrl-C) a `model` stage that has not started does not start; one without a model runs."""
         started = time.perf_counter()
         found = self.checkpoints.get(stage, key)
         cached = found is not None
         if found is None:
-            tables, stats = make()
+            try:
+                if model:
+                    METER.check()  # a stopped run starts no model stage; one running stops at its next batch
+                tables, stats = make()
+            except Stopped as stop:
+                log.info("%s %s: not run (%s)", shard, stage, stop)
+                return ShardOut(shard, stage, key, chain, 0, False, 0.0, stopped=stop.reason)
             found = self.checkpoints.put(stage, key, tables, stats)
         log.info("%s %s: %s (%d rows)", shard, stage, "cached" if cached else "done", found.stats.rows_out)
         took = round(time.perf_counter() - started, 3)
         return ShardOut(shard, stage, key, (*chain, (stage, key)), found.stats.rows_out, cached, took)
 
     def _context(self, name: str, engine: EngineConfig | None) -> StageContext:
-        make = (lambda: self.engine_factory(engine)) if engine is not None else None
+        """The stage's context; its engine is metered (flows: budget, graceful stop, the ledger)."""
+        make = (lambda: Metered(self.engine_factory(engine), engine.prices)) if engine is not None else None
         return StageContext(name, self.run_id, make)
 
     def generate(self, shard: Shard) -> ShardOut:
@@ -155,7 +179,7 @@ class PipelineRun:
             result = stage.run(shard.rows(), self._context(source.name, self.cfg.engine if kind.needs_engine else None))
             return result.tables(), result.stats
 
-        return self._step(shard.label, source.name, shard.key, (), make)
+        return self._step(shard.label, source.name, shard.key, (), make, kind.needs_engine)
 
     def shard_stages(self) -> list[ShardStage]:
         """What runs on every shard after its source, in order: candidates, judge, pairwise, heuristics
@@ -177,13 +201,15 @@ class PipelineRun:
 
     def step(self, name: str, prev: ShardOut) -> ShardOut:
         """Shard stage `name` over the rows of the shard's previous step (a checkpoint)."""
+        if prev.stopped:
+            return prev  # a stop cut this shard short before `name`: nothing to run it on
         stage = next(s for s in self.shard_stages() if s.name == name)
 
         def make() -> tuple[dict[str, pa.Table], StageStats]:
             result = stage.stage.run(self.read(prev), self._context(name, stage.engine))
             return result.tables(), result.stats
 
-        return self._step(prev.shard, name, stage.key(prev.key), prev.chain, make)
+        return self._step(prev.shard, name, stage.key(prev.key), prev.chain, make, stage.engine is not None)
 
     def judge(self, prev: ShardOut) -> ShardOut:
         return self.step("judge", prev) if self.cfg.judge is not None else prev

@@ -21,6 +21,7 @@ from filters.dedup import Dedup
 from filters.semantic import SemanticDedup
 from flows.run.core import PipelineRun, ShardOut
 from flows.run.indexes import dedup_index_dir, index_against, semantic_index_dir, sync_index, sync_semantic_index
+from flows.run.ledger import run_ledger
 from flows.run.plan import Plan
 from flows.run.rounds import run_rounds
 from flows.store import DatasetStore, Version
@@ -28,8 +29,9 @@ from flows.store.datasets import parquet_batches
 from flows.store.publish import publish_version
 from flows.store.spill import Spill, conform
 from flows.store.tempdirs import scratch_dir
-from generators.documents import skipped_rejects
 from generators.engines import built_engines
+from generators.engines.spend import METER
+from readers.documents import skipped_rejects
 from schemas.manifest import StageStats
 from schemas.result import StageResult
 from schemas.rows import REJECT_SCHEMA, SFT_SCHEMA
@@ -74,11 +76,27 @@ class Gathered:
         return [*self.rejects, *([self.spill] if self.spill is not None else [])] or [REJECT_SCHEMA.empty_table()]
 
 
+RESUMABLE = ("budget", "interrupted")  # stops a rerun goes on from; max_attempts is an answer, not a stop
+
+
 def find_published(store: DatasetStore, name: str, run_key: str) -> Version | None:
+    """The version this run key published in full (a version a stop cut short does not count)."""
     for v in reversed(store.versions(name)):
-        if v.manifest().config.get("run_key") == run_key:
+        m = v.manifest()
+        if m.config.get("run_key") == run_key and m.stopped not in RESUMABLE:
             return v
     return None
+
+
+def continued(run: PipelineRun, run_key: str) -> PipelineRun:
+    """`run` after the versions earlier runs of this run key published before a stop cut them short:
+    their shards are not published again, and target_rows counts their rows."""
+    manifests = [v.manifest() for v in DatasetStore(run.root).versions(run.cfg.dataset)]
+    partial = [m for m in manifests if m.config.get("run_key") == run_key and m.stopped in RESUMABLE]
+    if not partial:
+        return run
+    shards = frozenset(k for m in partial for k in m.config.get("finished_shards", []))
+    return replace(run, published_before=sum(m.rows for m in partial), published_shards=shards)
 
 
 def gather(run: PipelineRun, plan: Plan, outs: list[ShardOut], spill: Spill | None = None) -> Gathered:
@@ -87,7 +105,7 @@ def gather(run: PipelineRun, plan: Plan, outs: list[ShardOut], spill: Spill | No
     for report in plan.reads:
         g.add_stats(report.stats)
         g.add_rejects(skipped_rejects(report.skipped, run.run_id))
-    for out in outs:
+    for out in run.fresh(outs):
         for ck in run.chain(out):
             g.add_stats(ck.stats)
             g.add_rejects(ck.read("rejects"))
@@ -213,13 +231,19 @@ def publish_run(run: PipelineRun, plan: Plan, outs: list[ShardOut], run_key: str
     config = manifest_config(run, run_key)
     main = find_published(store, name, run_key)
     if main is None:
+        stopped = stopped_by(run, outs)
+        if stopped is not None:
+            config["finished_shards"] = [o.chain[0][1] for o in run.fresh(outs)]
         with scratch_dir(store.root / name) as scratch:
             g = gather(run, plan, outs, Spill(scratch / "rejects.arrow", REJECT_SCHEMA))
             rows = trimmed(run, g, filter_all(run, store, g, scratch), scratch)
             latest = store.versions(name)
             parents = [*([latest[-1].ref] if latest else []), *plan.inputs]
             stages = list(g.stages.values())
-            main = publish_version(store, name, rows, g.all_rejects(), stages, config, run.run_id, parents)
+            ledger = run_ledger(run, stages, rows.num_rows)
+            main = publish_version(
+                store, name, rows, g.all_rejects(), stages, config, run.run_id, parents, stopped=stopped, ledger=ledger
+            )
         if run.cfg.dedup is not None:
             sync_index(store, name, run.cfg.dedup)
         if run.cfg.semantic_dedup is not None:
@@ -227,6 +251,14 @@ def publish_run(run: PipelineRun, plan: Plan, outs: list[ShardOut], run_key: str
     published = [main]
     corpus = publish_corpus(run, plan, outs, store, main, config, run_key)
     return published + ([corpus] if corpus else [])
+
+
+def stopped_by(run: PipelineRun, outs: list[ShardOut]) -> str | None:
+    """'budget' / 'interrupted' when a stop left work undone (a shard cut short, rounds not all run)."""
+    cut_rounds = run.rounds is not None and run.rounds.get("stopped") and not run.rounds.get("reached")
+    if any(o.stopped for o in outs) or cut_rounds:
+        return METER.reason or next(o.stopped for o in outs if o.stopped)
+    return None
 
 
 def count_passing(run: PipelineRun, plan: Plan, outs: list[ShardOut]) -> int:
@@ -241,7 +273,7 @@ def count_passing(run: PipelineRun, plan: Plan, outs: list[ShardOut]) -> int:
 def trimmed(run: PipelineRun, g: Gathered, rows: Spill, scratch: Path) -> Spill:
     """With target_rows N: the first N rows (rounds and shards in plan order, so the same every
     time); the rest become rejects `over_target` of a `target` stage."""
-    n = run.cfg.target_rows
+    n = run.target_left()
     if n is None:
         return rows
     out, seen = Spill(scratch / "target.arrow", rows.schema), 0
@@ -266,13 +298,14 @@ def publish_corpus(
     name = f"{run.cfg.dataset}{CORPUS_SUFFIX}"
     if found := find_published(store, name, run_key):
         return found
-    tables = [run.checkpoint(*o.chain[0]).read("corpus") for o in outs if o.chain[0][0] in wanted]
+    tables = [run.checkpoint(*o.chain[0]).read("corpus") for o in run.fresh(outs) if o.chain[0][0] in wanted]
     if not tables:
         return None
     table = pa.concat_tables(tables)
     n = table.num_rows
     stats = [StageStats(name="augment", rows_in=n, rows_out=n, rejected=0)]
-    return publish_version(store, name, table, [], stats, config, run.run_id, [main.ref])
+    stopped = main.manifest().stopped
+    return publish_version(store, name, table, [], stats, config, run.run_id, [main.ref], stopped=stopped)
 
 
 def run_in_process(run: PipelineRun) -> list[Version]:
@@ -285,6 +318,8 @@ def run_in_process(run: PipelineRun) -> list[Version]:
     if (done := published_refs(run, run_key)) is not None:
         return [store.get(ref) for ref in done]
     run, _ = run.gated()
+    run = continued(run, run_key)
+    METER.arm(run.cfg.budget)
     _, outs, plan, rounds = run_rounds(run, plan, _in_process, count_passing)
     if rounds is not None:
         run = replace(run, rounds=rounds.entry())
@@ -329,6 +364,8 @@ def run_summary(
     judge_engine: str | None = None,
     engines: dict[str, str] | None = None,
     target: str | None = None,
+    stopped: str | None = None,
+    ledger: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What `synthloom run` prints and returns: versions, per stage the shard tasks run vs loaded
     from checkpoints and their seconds in this run (shards overlap, so these add up to more than the
@@ -347,6 +384,8 @@ def run_summary(
         "versions": refs,
         "engines": engines or {},
         "target": target,
+        "stopped": stopped,
+        "ledger": ledger,
         "engines_built": built_engines(),
         "already_published": already_published,
         "wall_seconds": round(wall, 2),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flows.run.config import PipelineConfig
+from generators.engines.spend import METER
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class RoundsReport:
     attempts: int
     passing: int  # rows that passed every gate, before trimming to the target
     max_attempts: int
+    stopped: str | None = None  # 'budget' / 'interrupted': rounds cut short by a stop
 
     @property
     def reached(self) -> bool:
@@ -40,6 +42,11 @@ class RoundsReport:
 
     def line(self) -> str:
         y = self.passing / max(self.attempts, 1)
+        if self.stopped and not self.reached:
+            return (
+                f"target_rows={self.target}: stopped ({self.stopped}) with {self.passing} rows passed in "
+                f"{self.attempts} attempts over {self.rounds} round(s) (yield {y:.1%})"
+            )
         if self.reached:
             return f"target_rows={self.target}: reached in {self.rounds} round(s), {self.attempts} attempts ({y:.0%})"
         return (
@@ -57,10 +64,11 @@ def round_tag(tag: str, r: int) -> str:
     return tag if r == 0 else f"{tag}#round{r}"
 
 
-def next_attempts(cfg: PipelineConfig, passing: int, attempts: int) -> int:
+def next_attempts(cfg: PipelineConfig, passing: int, attempts: int, target: int | None = None) -> int:
     """Source rows the next round should attempt (0: stop): enough for the rows still missing at the
-    yield measured so far, plus a margin, within what max_attempts leaves."""
-    target = cfg.target_rows or 0
+    yield measured so far, plus a margin, within what max_attempts leaves. `target`: the rows still
+    wanted (default target_rows; less when a stopped run of this config published some already)."""
+    target = cfg.target_rows or 0 if target is None else target
     left = max_attempts(cfg) - attempts
     if passing >= target or left <= 0:
         return 0
@@ -92,14 +100,15 @@ def run_rounds(run: Any, plan: Any, execute: Execute, count: Callable[[Any, Any,
     from flows.run.plan import combined
 
     task_outs, outs = execute(run, plan)
-    if run.cfg.target_rows is None:
+    target = run.target_left()
+    if target is None:
         return task_outs, outs, plan, None
     plans, first = [plan], run.attempts(outs)
     attempts, r = first, 0
     while True:
         passing = count(run, combined(plans), outs)
-        want = next_attempts(run.cfg, passing, attempts)
-        if want == 0 or r + 1 >= MAX_ROUNDS:
+        want = next_attempts(run.cfg, passing, attempts, target)
+        if want == 0 or r + 1 >= MAX_ROUNDS or any(o.stopped for o in outs) or METER.reason is not None:
             break
         r += 1
         log.info("round %d: %d rows pass of %d attempts; planning %d more attempts", r + 1, passing, attempts, want)
@@ -108,5 +117,6 @@ def run_rounds(run: Any, plan: Any, execute: Execute, count: Callable[[Any, Any,
         more, finals = execute(round_run, round_plan)
         task_outs, outs, plans = task_outs + more, outs + finals, [*plans, round_plan]
         attempts += round_run.attempts(finals)
-    report = RoundsReport(run.cfg.target_rows, r + 1, attempts, passing, max_attempts(run.cfg))
+    cut = METER.reason if any(o.stopped for o in outs) or METER.reason is not None else None
+    report = RoundsReport(target, r + 1, attempts, passing, max_attempts(run.cfg), cut)
     return task_outs, outs, combined(plans), report

@@ -48,6 +48,9 @@ def publish_version(
     config: dict[str, Any],
     run_id: str,
     parent_versions: list[str] | None = None,
+    *,
+    stopped: str | None = None,
+    ledger: dict[str, Any] | None = None,
 ) -> Version:
     """Publish `rows` and every stage's rejects as one version; the manifest's counts are checked.
     Rows and rejects are written a record batch at a time: spills (flows/store/spill.py) stay on disk."""
@@ -61,6 +64,8 @@ def publish_version(
         stages=stages,
         rows=rows.num_rows,
         rejects=all_rejects.num_rows,
+        stopped=stopped,
+        ledger=ledger,
     )
     manifest.check()
     published = store.publish(name, {"rows": rows, "rejects": all_rejects}, manifest)
