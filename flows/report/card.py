@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from flows.evals.card_section import teaches_section
 from flows.report.calibration import calibration_section
+from flows.report.cost import cost_section
 from flows.report.diversity import diversity_section
 from flows.store import Version
 from flows.store.datasets import parquet_batches
@@ -91,6 +92,7 @@ def _render(version: Version, out: Path, samples: int) -> None:
     lines = [
         *_header(version, manifest),
         *_stages_section(manifest),
+        *cost_section(manifest),
         *_rejects_section(reasons, images),
         *calibration_section(manifest.config.get("judge_calibration"), out),
         *diversity_section(version, out),
@@ -295,6 +297,7 @@ def _header(version: Version, m: Manifest) -> list[str]:
         ["parent versions", parents],
         ["rows", m.rows],
         ["rejects", m.rejects],
+        *([["stopped", m.stopped]] if m.stopped else []),
     ]
     title = [f"# {version.name} v{version.number}", "", f"Dataset card for `{version.ref}`.", ""]
     footer = ["The full manifest (config, files) is in [manifest.json](../manifest.json).", ""]

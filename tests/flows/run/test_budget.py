@@ -107,3 +107,10 @@ def test_a_batch_that_fails_after_a_stop_is_a_stop_and_before_it_an_error():
     dying.stop = True
     with pytest.raises(Stopped, match="interrupted"):
         metered.chat(convs, [None])
+
+
+def test_the_card_says_what_it_cost_and_why_it_stopped(tmp_path):
+    cut = run(tmp_path, config({"max_tokens": 300}))
+    card = (cut.path / "card" / "README.md").read_text()
+    assert "## Cost" in card and "**Stopped: budget**" in card and "max_tokens=300" in card
+    assert "| per kept row |" in card and "| magpie |" in card
