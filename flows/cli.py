@@ -333,6 +333,10 @@ def run_cmd(
     summary_json: Path = typer.Option(None, "--summary-json", help="Also write the run summary (JSON) here."),
     verbose: bool = typer.Option(False, "--verbose", help="Show vLLM's and Prefect's own log instead of a log file."),
     strict_budget: bool = typer.Option(False, "--strict-budget", help="Exit 3 when the budget stopped the run."),
+    estimate: bool = typer.Option(
+        False, "--estimate", help="Run only a pilot (checkpointed, reused by the real run) and print the projection."
+    ),
+    pilot_shards: int = typer.Option(1, "--pilot-shards", min=1, help="With --estimate: shards per source to pilot."),
     data_dir: Path = DataDir,
 ) -> None:
     """Run the whole DAG of PIPELINE once: sources -> judge -> filters -> dedup -> decontamination
@@ -350,6 +354,11 @@ def run_cmd(
     cfg = _load_pipeline(pipeline)
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
+    if estimate:
+        found = _run_locked(
+            cfg, data_dir.resolve() / "datasets", tag, f"synthloom run --estimate {pipeline}", pilot_shards
+        )
+        return _print_estimate(found, cfg)
     summary = _run_locked(cfg, data_dir.resolve() / "datasets", tag, f"synthloom run {pipeline}")
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -392,9 +401,10 @@ def _ledger_line(ledger: dict[str, Any] | None) -> str | None:
     return line + f"; this run: {run.get('prompt_tokens', 0)}+{run.get('completion_tokens', 0)} new tokens"
 
 
-def _run_locked(cfg: Any, root: Path, tag: str, label: str) -> dict[str, Any]:
+def _run_locked(cfg: Any, root: Path, tag: str, label: str, pilot_shards: int | None = None) -> dict[str, Any]:
     """Run one pipeline config under the dataset's lock (one writer per dataset, taken before Prefect
-    starts), with one progress display and the engine's log in a file unless --verbose."""
+    starts), with one progress display and the engine's log in a file unless --verbose. With
+    `pilot_shards`: only the estimate's pilot (flows/run/estimate.py), no Prefect."""
     from flows.store.locks import dataset_lock
 
     verbose = os.environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
@@ -404,7 +414,7 @@ def _run_locked(cfg: Any, root: Path, tag: str, label: str) -> dict[str, Any]:
         _prefect_env()
         log_path = None if verbose else _run_log_path(root, cfg.dataset)
         try:
-            summary = _run_with_progress(cfg.model_dump(mode="json"), root, tag, log_path)
+            summary = _run_with_progress(cfg.model_dump(mode="json"), root, tag, log_path, pilot_shards)
         except SynthloomError as err:
             hint = "nothing was published; finished shards are checkpointed: run the same command again to resume"
             where = f"; engine log: {log_path}" if log_path is not None else ""
@@ -423,8 +433,11 @@ def _run_log_path(root: Path, dataset: str) -> Path:
     return root / CACHE_DIR / dataset / "logs" / f"run-{stamp}-{os.getpid()}.log"
 
 
-def _run_with_progress(config: dict[str, Any], root: Path, tag: str, log_path: Path | None) -> dict[str, Any]:
-    """pipeline_flow under one progress display; with `log_path`, everything else goes to that file."""
+def _run_with_progress(
+    config: dict[str, Any], root: Path, tag: str, log_path: Path | None, pilot_shards: int | None = None
+) -> dict[str, Any]:
+    """pipeline_flow (or with `pilot_shards`, the estimate's pilot) under one progress display; with
+    `log_path`, everything else goes to that file."""
     import contextlib
 
     from flows import progress
@@ -438,7 +451,41 @@ def _run_with_progress(config: dict[str, Any], root: Path, tag: str, log_path: P
         progress.install(prog.start())
         stack.callback(progress.install, None)
         stack.callback(prog.close)
+        if pilot_shards is not None:
+            from flows.pipeline import engine_factory
+            from flows.run.config import PipelineConfig
+            from flows.run.core import PipelineRun
+            from flows.run.estimate import estimate
+            from schemas.config import parse_config
+
+            prog.phase("pilot")
+            cfg = parse_config(PipelineConfig, config, "pipeline config")
+            return estimate(PipelineRun(cfg, root, tag, "estimate", engine_factory()), pilot_shards)
         return pipeline_flow(config, str(root), tag)
+
+
+def _print_estimate(found: dict[str, Any]) -> None:
+    if "already_published" in found:
+        typer.echo(f"already published by an earlier run of this config: {', '.join(found['already_published'])}")
+        return
+    p, proj = found["pilot"], found["projection"]
+    typer.echo(
+        f"\nestimate from a pilot of {p['shards']} shard(s), {p['attempts']} attempts, {p['seconds']:.0f} s "
+        "(checkpointed: the real run reuses them)"
+    )
+    for s in found["sources"]:
+        stages = ", ".join(f"{k} {v[0]:.0f}+{v[1]:.0f}" for k, v in s["per_kept_row"].items() if v[0] or v[1])
+        typer.echo(
+            f"  {s['source']}: {s['passing']} of {s['attempts']} pass ({s['yield']:.0%}); per kept row: "
+            f"{stages or 'no model tokens'} prompt+completion tokens; {s['seconds_per_kept_row']:.1f} s"
+        )
+    goal = f"target_rows={proj['target_rows']}" if proj["target_rows"] is not None else "the whole run"
+    usd = f", ${proj['usd']:.4f}" if proj["usd"] is not None else " (no engine.prices: no cost)"
+    typer.echo(
+        f"  projection for {goal}: ~{proj['attempts']} attempts -> ~{proj['rows']} rows, "
+        f"{proj['prompt_tokens']}+{proj['completion_tokens']} prompt+completion tokens, "
+        f"~{proj['seconds'] / 60:.1f} min on this engine{usd}"
+    )
 
 
 def _print_run(summary: dict[str, Any], data_dir: Path) -> None:
