@@ -354,14 +354,12 @@ def run_cmd(
     cfg = _load_pipeline(pipeline)
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
-    if estimate:
-        found = _run_locked(
-            cfg, data_dir.resolve() / "datasets", tag, f"synthloom run --estimate {pipeline}", pilot_shards
-        )
-        return _print_estimate(found, cfg)
-    summary = _run_locked(cfg, data_dir.resolve() / "datasets", tag, f"synthloom run {pipeline}")
+    label = f"synthloom run {'--estimate ' if estimate else ''}{pipeline}"
+    summary = _run_locked(cfg, data_dir.resolve() / "datasets", tag, label, pilot_shards if estimate else None)
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if estimate:
+        return _print_estimate(summary)
     _print_run(summary, data_dir)
     _exit_if_stopped(summary, strict_budget)
 
