@@ -80,7 +80,7 @@ def main() -> None:
     for name, text in CONFIGS.items():
         if only and name != only:
             continue
-        with tempfile.TemporaryDirectory(dir=REPO) as tmp:
+        with tempfile.TemporaryDirectory() as tmp:
             r = one(name, text, Path(tmp))
         for key in ("completion", "prompt", "rows", "seconds"):
             p, a = r[key]

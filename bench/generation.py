@@ -73,8 +73,8 @@ def make_stage(args: argparse.Namespace) -> Any:
             config=MagpieConfig(n=args.n, response=SamplingConfig(temperature=0.0, max_tokens=args.response_max_tokens))
         )
         return lambda engine: magpie(engine, "bench").stats
-    from generators.documents import read_documents
     from generators.text_to_instructions import TextToInstructions
+    from readers.documents import read_documents
 
     corpus = Path(__file__).resolve().parents[1] / "data" / "seeds" / "corpus"
     docs, _ = read_documents(sorted(str(p) for p in corpus.glob("*.md"))[: args.docs])

@@ -249,6 +249,7 @@ def publish_child(n_rows: int, shard_rows: int, root: Path, heuristic_shards: in
     from filters.decontaminate import DecontamConfig
     from filters.dedup import DedupConfig
     from filters.heuristics import Heuristics
+    from flows.report import write_card
     from flows.run.finish import Gathered, filter_all
     from flows.run.indexes import sync_index
     from flows.store.publish import publish_version
@@ -285,7 +286,9 @@ def publish_child(n_rows: int, shard_rows: int, root: Path, heuristic_shards: in
         g = Gathered(rows=files, stages=g.stages, spill=rejects)
         rows = filter_all(SimpleNamespace(cfg=cfg), store, g, scratch)
         lap("merge + dedup + decontaminate (streamed)")
-        version = publish_version(store, "ds", rows, g.all_rejects(), list(g.stages.values()), {}, "bench", [])
+        version = publish_version(
+            store, "ds", rows, g.all_rejects(), list(g.stages.values()), {}, "bench", [], card=write_card
+        )
         lap("publish + card")
     sync_index(store, "ds", cfg.dedup)
     lap("dedup index update")
@@ -299,6 +302,7 @@ def one_off_child(n_rows: int, root: Path) -> dict:
     """`synthloom dedup src --out out` without Prefect (`run_in_process`, the run core the CLI uses): a
     published N-row version read as a dataset source (shards of 50k rows, read when each runs),
     deduped into a new version. Publishing the input streams through a spill, so it is not held."""
+    from flows.report import write_card
     from flows.run.core import PipelineRun
     from flows.run.finish import run_in_process
     from flows.run.one_off import TransformConfig, transform
@@ -312,7 +316,7 @@ def one_off_child(n_rows: int, root: Path) -> dict:
     for first in range(0, n_rows, 50_000):
         spill.write(publish_rows_table(first, min(50_000, n_rows - first)))
     stats = [StageStats(name="bench", rows_in=n_rows, rows_out=n_rows, rejected=0)]
-    publish_version(store, "src", spill.close(), [], stats, {}, "bench", [])
+    publish_version(store, "src", spill.close(), [], stats, {}, "bench", [], card=write_card)
     build = {"wall": time.perf_counter() - started, "rss": _vm_hwm_mib()}
     started, cpu = time.perf_counter(), _cpu()
     run = PipelineRun(transform("dedup", "src", "out", TransformConfig()), store.root, "", "bench-one-off")

@@ -489,6 +489,8 @@ def _print_estimate(found: dict[str, Any]) -> None:
 def _print_run(summary: dict[str, Any], data_dir: Path) -> None:
     if summary["already_published"]:
         typer.echo(f"already published by an earlier run of this config: {', '.join(summary['versions'])}")
+        if summary.get("eval"):
+            typer.echo(f"  {summary['eval']}")
         return
     typer.echo(f"\nrun finished in {summary['wall_seconds']:.1f}s; shard tasks:")
     for stage, s in summary["stages"].items():
@@ -499,7 +501,7 @@ def _print_run(summary: dict[str, Any], data_dir: Path) -> None:
         typer.echo("  models: " + "; ".join(f"{stage} on {engine}" for stage, engine in summary["engines"].items()))
     if summary.get("engines_built"):
         typer.echo(f"  engines built in this process: {'; '.join(summary['engines_built'])}")
-    for note in ("target", "judge_gate", "judge_engine"):
+    for note in ("target", "judge_gate", "judge_engine", "eval"):
         if summary.get(note):
             typer.echo(f"  {summary[note]}")
     if line := _ledger_line(summary.get("ledger")):

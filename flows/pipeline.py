@@ -23,6 +23,7 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import deployment, flow_run
 
 from flows import progress
+from flows.evals.config import EvalConfig
 from flows.run.config import PipelineConfig
 from flows.run.core import EngineFactory, PipelineRun, ShardOut, default_engine
 from flows.run.finish import continued, count_passing, publish_run, published_refs, run_summary
@@ -30,11 +31,11 @@ from flows.run.plan import Plan, Shard
 from flows.run.rounds import run_rounds
 from flows.runners import shard_task_options, task_runner_for
 from flows.stopping import graceful_stop_here
-from flows.store import Version
+from flows.store import DatasetStore, Version
 from flows.store.locks import dataset_lock
 from generators.engines import release_engine
 from generators.engines.placement import Placement, placement_here
-from generators.engines.spend import METER
+from generators.engines.spend import metered_run
 from schemas.config import EngineConfig, parse_config
 from schemas.errors import ConfigError
 
@@ -64,6 +65,37 @@ def stage_task(run: PipelineRun, name: str, prev: ShardOut) -> ShardOut:
 @task(name="merge-dedup-decontaminate-publish", cache_policy=NO_CACHE)
 def publish_run_task(run: PipelineRun, plan: Plan, outs: list[ShardOut], run_key: str) -> list[Version]:
     return publish_run(run, plan, outs, run_key)
+
+
+@task(name="eval", cache_policy=NO_CACHE)
+def eval_task(root: Path, ref: str, cfg: EvalConfig) -> str:
+    """The pipeline's `eval:` (flows/evals/runner.py) on the version just published: one summary line."""
+    from flows.evals.runner import run_eval
+
+    outcome = run_eval(root, ref, cfg, say=get_run_logger().info)
+    deltas = [r for r in outcome.metrics.to_pylist() if r["model"] == "delta" and r["value"] is not None]
+    cells = [f"{r['metric']} {r['value']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" for r in deltas]
+    return f"eval {outcome.eval_id[:8]} of {ref} (tuned - base, 95% CI): " + ("; ".join(cells) or "no metric")
+
+
+def evaluated(run: PipelineRun, ref: str) -> str | None:
+    """Run the config's `eval:` on `ref` unless it has been evaluated already (a rerun after an eval
+    that failed evaluates then). An eval that fails leaves the version published and says why."""
+    if run.cfg.eval is None:
+        return None
+    from flows.evals.results import latest_eval
+
+    stopped = DatasetStore(run.root).get(ref).manifest().stopped
+    if stopped is not None:
+        return f"eval: skipped, {ref} was stopped ({stopped}); the run that completes it is evaluated"
+    if latest_eval(run.root, ref) is not None:
+        return f"eval: {ref} was evaluated before (SELECT * FROM evals WHERE dataset = '{ref}')"
+    progress.current().phase("eval: fine-tune and score")
+    try:
+        return eval_task(run.root, ref, run.cfg.eval)
+    except Exception as err:  # published stays published; a rerun of the config tries the eval again
+        get_run_logger().warning("eval of %s failed: %s: %s", ref, type(err).__name__, err)
+        return f"eval of {ref} failed ({type(err).__name__}: {err}); run the same config again to retry it"
 
 
 @contextlib.contextmanager
@@ -150,7 +182,6 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
     another model that does not fit beside the generator: every shard generates, the generator is
     freed, then every shard is judged."""
     started = time.perf_counter()
-    METER.arm(run.cfg.budget)
     graceful_stop_here()  # `synthloom run`: the first Ctrl-C / SIGTERM stops like a budget (flows/serving.py)
     prog = progress.current()
     plan = run.plan()
@@ -158,7 +189,8 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
     done = published_refs(run, run_key)
     if done is not None:
         get_run_logger().info("this run (key %s) is already published: %s", run_key[:12], ", ".join(done))
-        return run_summary(done, [], time.perf_counter() - started, already_published=True, engines=run.engines())
+        summary = run_summary(done, [], time.perf_counter() - started, already_published=True, engines=run.engines())
+        return {**summary, "eval": evaluated(run, done[0])}
     run = continued(run, run_key)
     placement = judge_placement(run)
     sequential = placement is not None and placement.mode == "sequential"
@@ -194,7 +226,7 @@ def shards_flow(run: PipelineRun) -> dict[str, Any]:
         target=rounds.line() if rounds is not None else None,
         stopped=versions[0].manifest().stopped,
         ledger=versions[0].manifest().ledger,
-    )
+    ) | {"eval": evaluated(run, versions[0].ref)}
 
 
 def _run_shards(run: PipelineRun, plan: Plan, sequential: bool) -> tuple[list[ShardOut], list[ShardOut]]:
@@ -216,7 +248,7 @@ def _run_shards(run: PipelineRun, plan: Plan, sequential: bool) -> tuple[list[Sh
     return [f.result() for _, f in gens + rest], [f.result() for f in finals]
 
 
-def _count_passing(run: PipelineRun, plan: Plan, outs: list[ShardOut]) -> int:
+def _count_passing(run: PipelineRun, plan: Plan, outs: list[ShardOut]) -> dict[str, int]:
     progress.current().phase("counting the rows that pass every gate")
     try:
         return count_passing(run, plan, outs)
@@ -247,4 +279,5 @@ def pipeline_flow(config: dict[str, Any], root: str, tag: str | None = None) -> 
     run = PipelineRun(cfg, Path(root), scheduled_tag() if tag is None else tag, current_run_id(), engine_factory())
     with dataset_lock(root, cfg.dataset, f"pipeline run {run.run_id}"):  # reentrant: `synthloom run` holds it too
         run.checkpoints.gc_temp()
-        return shards_flow.with_options(task_runner=task_runner_for(cfg))(run)
+        with metered_run(cfg.budget):  # the budget's clock starts here; no stop outlives the run
+            return shards_flow.with_options(task_runner=task_runner_for(cfg))(run)

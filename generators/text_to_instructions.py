@@ -1,6 +1,6 @@
 """Text to instructions, in the style of Instruction Pre-Training (arXiv 2406.14491).
 
-Raw documents are cut into token chunks (generators.documents); for each chunk the model writes a
+Raw documents are cut into token chunks (readers/chunks.py); for each chunk the model writes a
 few question/answer pairs grounded in it (a task mix: factual questions, summaries, reasoning,
 extraction, ...), as JSON constrained by a schema. Pairs are parsed tolerantly, deduplicated, and
 checked against the chunk: an answer whose content words are mostly absent from the chunk is
@@ -39,16 +39,8 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rapidfuzz import fuzz
 
-from generators.documents import (
-    Chunk,
-    Document,
-    ReadOptions,
-    Skipped,
-    as_token_spans,
-    chunk_document,
-    documents_of,
-    read_documents,
-)
+from readers.chunks import Chunk, as_token_spans, chunk_document
+from readers.documents import Document, ReadOptions, Skipped, documents_of, read_documents
 from schemas.config import Frozen, SamplingConfig
 from schemas.engine import Completion, Engine
 from schemas.errors import SynthloomError
@@ -382,7 +374,7 @@ class TextToInstructions(Frozen):
         return read_documents(paths, self.config.read)
 
     def chunk(self, inputs: Sequence[Document | Chunk], tokenizer: Any = None) -> list[Chunk]:
-        """Documents are chunked with `tokenizer` (see documents.as_token_spans); chunks pass through."""
+        """Documents are chunked with `tokenizer` (see readers.chunks.as_token_spans); chunks pass through."""
         spans = as_token_spans(tokenizer)
         out: list[Chunk] = []
         for item in inputs:

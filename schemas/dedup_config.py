@@ -1,5 +1,5 @@
 """Dedup settings (`DedupConfig`), shared by the dedup stage (filters/dedup), its persisted index, and
-the persona build (generators/personas.py), which is why they live below both."""
+the persona build (generators/personas/), which is why they live below both."""
 
 from __future__ import annotations
 

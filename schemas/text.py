@@ -1,4 +1,4 @@
-"""Text normalization shared by dedup (filters/dedup) and persona ids (generators/personas.py):
+"""Text normalization shared by dedup (filters/dedup) and persona ids (generators/personas/):
 Unicode NFKC, lowercase, each Han / Hiragana / Katakana / Thai character made a word of its own,
 every run of characters that are not letters, digits or combining marks replaced by one space,
 trimmed. Change `NORMALIZATION` (schemas/dedup_config.py) when this changes: persisted dedup

@@ -44,6 +44,7 @@ in. New rows are checked against the index first (reason `duplicate_of_earlier_v
 naming the earlier row and its version), then against each other.
 """
 
+from filters.dedup.batches import batches_of
 from filters.dedup.index import DedupIndex
 from filters.dedup.sketches import (
     band_keys,
@@ -59,7 +60,7 @@ from filters.dedup.sketches import (
     sketch,
     string_hashes,
 )
-from filters.dedup.stage import Dedup, batches_of, combine, dedup_batches
+from filters.dedup.stage import Dedup, combine, dedup_batches
 from schemas.dedup_config import NORMALIZATION, STAGE, DedupConfig
 from schemas.text import normalize, normalize_text
 

@@ -30,9 +30,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from filters.dedup.batches import batches_of
 from filters.dedup.runs import POS, Run, build, merge, should_merge
 from filters.dedup.sketches import permutations, row_ids, sketch
-from filters.dedup.stage import batches_of
 from filters.dedup.store import Described, Store
 from schemas.dedup_config import DedupConfig
 from schemas.errors import ConfigError

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from filters.base import split_rows
+from filters.dedup.batches import batches_of
 from filters.dedup.sketches import Sketch, candidate_pairs, components, permutations, row_ids, similarities, sketch
 from filters.dedup.store import RunStore, Store
 from schemas.config import Frozen
@@ -164,26 +165,6 @@ class _Deduper:
 
 
 # ---------------------------------------------------------------- streaming + the stage
-
-
-def _one_batch(table: pa.Table) -> pa.RecordBatch:
-    return table.combine_chunks().to_batches()[0]
-
-
-def batches_of(data: pa.Table | Iterable[pa.RecordBatch], n: int) -> Iterator[pa.RecordBatch]:
-    """Record batches of `n` rows (the last may be shorter), whatever the input's chunking."""
-    pending: list[pa.RecordBatch] = []
-    count = 0
-    for batch in data.to_batches() if isinstance(data, pa.Table) else data:
-        pending.append(batch)
-        count += batch.num_rows
-        while count >= n:
-            table = pa.Table.from_batches(pending)
-            yield _one_batch(table.slice(0, n))
-            rest = table.slice(n)
-            pending, count = rest.to_batches(), rest.num_rows
-    if count:
-        yield _one_batch(pa.Table.from_batches(pending))
 
 
 def dedup_batches(

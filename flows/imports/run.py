@@ -24,6 +24,7 @@ import pyarrow as pa
 from flows.imports.mapping import Mapping, NoText, first_turns
 from flows.imports.readers import BadRecord, Records, discover, read
 from flows.imports.tables import RowSpills
+from flows.report import write_card
 from flows.run.checkpoints import cache_key
 from flows.store import DatasetStore, Version
 from flows.store.publish import publish_version
@@ -89,7 +90,7 @@ def import_files(
             "map": dict(mapping.explicit),
             "max_row_bytes": max_row_bytes,
         }
-        version = publish_version(store, dataset, rows.concat(), [rejects], [stats], config, run_id)
+        version = publish_version(store, dataset, rows.concat(), [rejects], [stats], config, run_id, card=write_card)
     return ImportResult(version, False, config["files"])
 
 

@@ -27,6 +27,7 @@ from filters.dedup import DedupConfig
 from filters.heuristics import HeuristicsConfig
 from filters.judge import JudgeConfig
 from filters.semantic import SemanticDedupConfig
+from flows.evals.config import EvalConfig
 from flows.sources import Source
 from flows.store import check_name
 from generators.responses import CandidatesConfig
@@ -60,6 +61,9 @@ class PipelineConfig(Frozen):
     budget: Budget | None = Field(
         None, description="caps on new model work (tokens, USD, seconds); reached: publish what passed, stopped: budget"
     )
+    eval: EvalConfig | None = Field(
+        None, description="after publish: fine-tune on the version and score it (synthloom eval); null: off"
+    )
     task_runner: Literal["local", "ray"] = Field("local", description="ray: shards run on a Ray cluster")
     ray_address: str | None = Field(None, description="with task_runner=ray: None starts a local Ray instance")
     ray_gpus_per_task: float = Field(0, ge=0, description="GPUs a shard task reserves on Ray (1: a replica per GPU)")
@@ -74,6 +78,12 @@ class PipelineConfig(Frozen):
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"sources share the name(s) {repeated}: give each source its own `name:`")
+        own = [s.name for s in self.sources if getattr(s, "target_rows", None) is not None]
+        if own and self.target_rows is not None:
+            raise ValueError(
+                f"target_rows is set for the pipeline and for source(s) {own}: set it for the pipeline "
+                "(rows from any source) or per source (each source's own), not both"
+            )
         if self.target_rows is not None and any(s.kind == "dataset" for s in self.sources):
             raise ValueError("target_rows needs generating sources: a `dataset` source has no new rows to try")
         judge_engine = self.judge.engine_or(self.engine) if self.judge else self.engine

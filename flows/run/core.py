@@ -88,6 +88,7 @@ class PipelineRun:
     rounds: dict[str, Any] | None = field(default=None, compare=False)  # target_rows: the rounds' report
     published_before: int = 0  # rows this run key already published in versions a stop cut short
     published_shards: frozenset[str] = frozenset()  # those versions' shards (source keys): not published again
+    published_by_source: dict[str, int] = field(default_factory=dict, compare=False)  # their rows per source
 
     @property
     def checkpoints(self) -> Checkpoints:
@@ -116,7 +117,14 @@ class PipelineRun:
     def attempts(self, outs: list[ShardOut]) -> int:
         """Source rows these shards attempted (their source stage's rows in; shards a stop cut short
         count only once finished, by a later run)."""
-        return sum(self.checkpoint(*o.chain[0]).stats.rows_in for o in self.fresh(outs))
+        return sum(self.attempts_by_source(outs).values())
+
+    def attempts_by_source(self, outs: list[ShardOut]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for o in self.fresh(outs):
+            source = o.chain[0][0]
+            found[source] = found.get(source, 0) + self.checkpoint(*o.chain[0]).stats.rows_in
+        return found
 
     def fresh(self, outs: list[ShardOut]) -> list[ShardOut]:
         """The shards this run publishes: finished, and not in a version an earlier, stopped run published."""
@@ -139,6 +147,7 @@ class PipelineRun:
         data = self.cfg.model_dump(mode="json")
         data["engine"] = self.cfg.engine.identity()
         data.pop("budget", None)  # how much may be spent, not what is made: a bigger budget resumes the run
+        data.pop("eval", None)  # what is measured after publishing, not what is published
         for name in ("judge", "pairwise"):  # both are JudgeConfigs: the same identity for the run key
             if (judge := getattr(self.cfg, name)) is not None:
                 data[name] = judge.identity()

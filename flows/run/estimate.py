@@ -21,7 +21,7 @@ from flows.run.finish import continued, count_passing, published_refs
 from flows.run.ledger import stage_prices
 from flows.run.plan import Plan, Shard
 from flows.run.rounds import MIN_YIELD, max_attempts
-from generators.engines.spend import METER
+from generators.engines.spend import metered_run
 
 
 @dataclass
@@ -68,7 +68,8 @@ def measure(run: PipelineRun, plan: Plan, pilot: Plan) -> tuple[list[Measured], 
         mine = [o for s, o in zip(pilot.shards, outs, strict=True) if s.source_index == i]
         planned = sum(s.rows().num_rows for s in plan.shards if s.source_index == i)
         m = Measured(src.name, run.attempts(mine), planned=planned)
-        m.passing = count_passing(run, Plan([s for s in pilot.shards if s.source_index == i]), mine) if mine else 0
+        subset = Plan([s for s in pilot.shards if s.source_index == i])
+        m.passing = sum(count_passing(run, subset, mine).values()) if mine else 0
         for out in mine:
             for ck in run.chain(out):
                 t = m.tokens.setdefault(ck.stats.name, [0, 0])
@@ -126,9 +127,9 @@ def estimate(run: PipelineRun, shards_per_source: int = 1) -> dict[str, Any]:
         return {"already_published": done}
     run, _ = run.gated()
     run = continued(run, run_key)
-    METER.arm(None)  # the pilot is not capped: it is what tells what a cap buys
     pilot = pilot_plan(plan, shards_per_source)
-    measured, seconds = measure(run, plan, pilot)
+    with metered_run(None):  # the pilot is not capped: it is what tells what a cap buys
+        measured, seconds = measure(run, plan, pilot)
     kept = sum(m.passing for m in measured)
     attempts = sum(m.attempts for m in measured)
     return {

@@ -19,18 +19,19 @@ from filters.base import split_rows
 from filters.decontaminate import Decontaminate
 from filters.dedup import Dedup
 from filters.semantic import SemanticDedup
+from flows.report import write_card
 from flows.run.core import PipelineRun, ShardOut
 from flows.run.indexes import dedup_index_dir, index_against, semantic_index_dir, sync_index, sync_semantic_index
 from flows.run.ledger import run_ledger
 from flows.run.plan import Plan
-from flows.run.rounds import run_rounds
+from flows.run.rounds import POOL, goals, run_rounds
 from flows.store import DatasetStore, Version
 from flows.store.datasets import parquet_batches
 from flows.store.publish import publish_version
 from flows.store.spill import Spill, conform
 from flows.store.tempdirs import scratch_dir
 from generators.engines import built_engines
-from generators.engines.spend import METER
+from generators.engines.spend import METER, metered_run
 from readers.documents import skipped_rejects
 from schemas.manifest import StageStats
 from schemas.result import StageResult
@@ -96,7 +97,12 @@ def continued(run: PipelineRun, run_key: str) -> PipelineRun:
     if not partial:
         return run
     shards = frozenset(k for m in partial for k in m.config.get("finished_shards", []))
-    return replace(run, published_before=sum(m.rows for m in partial), published_shards=shards)
+    by_source: dict[str, int] = {}
+    for m in partial:
+        for name, n in ((m.config.get("target") or {}).get("published_by_source") or {}).items():
+            by_source[name] = by_source.get(name, 0) + n
+    rows = sum(m.rows for m in partial)
+    return replace(run, published_before=rows, published_shards=shards, published_by_source=by_source)
 
 
 def gather(run: PipelineRun, plan: Plan, outs: list[ShardOut], spill: Spill | None = None) -> Gathered:
@@ -236,13 +242,25 @@ def publish_run(run: PipelineRun, plan: Plan, outs: list[ShardOut], run_key: str
             config["finished_shards"] = [o.chain[0][1] for o in run.fresh(outs)]
         with scratch_dir(store.root / name) as scratch:
             g = gather(run, plan, outs, Spill(scratch / "rejects.arrow", REJECT_SCHEMA))
-            rows = trimmed(run, g, filter_all(run, store, g, scratch), scratch)
+            rows = trimmed(run, g, filter_all(run, store, g, scratch), scratch, outs)
+            if run.rounds is not None and run.rounds.get("by_source") is not None:
+                config["target"] = {**run.rounds, "published_by_source": per_source(rows, row_sources(run, outs))}
             latest = store.versions(name)
             parents = [*([latest[-1].ref] if latest else []), *plan.inputs]
             stages = list(g.stages.values())
             ledger = run_ledger(run, stages, rows.num_rows)
             main = publish_version(
-                store, name, rows, g.all_rejects(), stages, config, run.run_id, parents, stopped=stopped, ledger=ledger
+                store,
+                name,
+                rows,
+                g.all_rejects(),
+                stages,
+                config,
+                run.run_id,
+                parents,
+                stopped=stopped,
+                ledger=ledger,
+                card=write_card,
             )
         if run.cfg.dedup is not None:
             sync_index(store, name, run.cfg.dedup)
@@ -261,32 +279,62 @@ def stopped_by(run: PipelineRun, outs: list[ShardOut]) -> str | None:
     return None
 
 
-def count_passing(run: PipelineRun, plan: Plan, outs: list[ShardOut]) -> int:
-    """Rows of these shards that would be published now: through the same finish (merge, dedup
-    against earlier versions, decontamination) in a scratch dir, publishing nothing."""
+def count_passing(run: PipelineRun, plan: Plan, outs: list[ShardOut]) -> dict[str, int]:
+    """Rows of these shards that would be published now, per source (all under POOL unless sources
+    have targets of their own): through the same finish (merge, dedup against earlier versions,
+    decontamination) in a scratch dir, publishing nothing."""
     store = DatasetStore(run.root)
+    wanted = goals(run)
     with scratch_dir(store.root / run.cfg.dataset) as scratch:
         g = gather(run, plan, outs, Spill(scratch / "rejects.arrow", REJECT_SCHEMA))
-        return filter_all(run, store, g, scratch).num_rows
+        rows = filter_all(run, store, g, scratch)
+        if wanted is None or POOL in wanted:
+            return {POOL: rows.num_rows}
+        return per_source(rows, row_sources(run, outs))
 
 
-def trimmed(run: PipelineRun, g: Gathered, rows: Spill, scratch: Path) -> Spill:
-    """With target_rows N: the first N rows (rounds and shards in plan order, so the same every
-    time); the rest become rejects `over_target` of a `target` stage."""
-    n = run.target_left()
-    if n is None:
+def row_sources(run: PipelineRun, outs: list[ShardOut]) -> dict[str, str]:
+    """Row id -> the source that made it, over the shards this run publishes (per-source targets)."""
+    return {i: o.chain[0][0] for o in run.fresh(outs) for i in run.read(o).column("id").to_pylist()}
+
+
+def per_source(rows: Spill | pa.Table, sources: dict[str, str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for batch in rows.to_batches():
+        for row_id in batch.column("id").to_pylist():
+            counts[sources[row_id]] = counts.get(sources[row_id], 0) + 1
+    return counts
+
+
+def trimmed(run: PipelineRun, g: Gathered, rows: Spill, scratch: Path, outs: list[ShardOut]) -> Spill:
+    """With a target: the first N rows (rounds and shards in plan order, so the same every time) of
+    the pipeline, or of each source with its own target_rows; the rest become rejects `over_target`
+    of a `target` stage."""
+    wanted = goals(run)
+    if wanted is None:
         return rows
-    out, seen = Spill(scratch / "target.arrow", rows.schema), 0
+    sources = row_sources(run, outs) if POOL not in wanted else {}
+    out, seen = Spill(scratch / "target.arrow", rows.schema), {}
     for batch in rows.to_batches():
         table = pa.Table.from_batches([batch])
-        over = ("over_target", f"target_rows={n} already met by earlier rows")
-        result = split_rows(table, "target", [None if seen + i < n else over for i in range(table.num_rows)])
-        seen += table.num_rows
+        verdicts = []
+        for row_id in table.column("id").to_pylist():
+            goal = sources.get(row_id, POOL)
+            seen[goal] = seen.get(goal, 0) + 1
+            met = goal in wanted and seen[goal] > wanted[goal]
+            verdicts.append(
+                ("over_target", f"{_goal_name(goal)}={wanted.get(goal)} already met by earlier rows") if met else None
+            )
+        result = split_rows(table, "target", verdicts)
         g.add_result(result)
         out.write(result.rows)
-    if seen == 0:
+    if not seen:
         g.add_result(split_rows(rows.schema.empty_table(), "target", []))
     return out.close()
+
+
+def _goal_name(goal: str) -> str:
+    return "target_rows" if goal == POOL else f"{goal}.target_rows"
 
 
 def publish_corpus(
@@ -305,7 +353,9 @@ def publish_corpus(
     n = table.num_rows
     stats = [StageStats(name="augment", rows_in=n, rows_out=n, rejected=0)]
     stopped = main.manifest().stopped
-    return publish_version(store, name, table, [], stats, config, run.run_id, [main.ref], stopped=stopped)
+    return publish_version(
+        store, name, table, [], stats, config, run.run_id, [main.ref], stopped=stopped, card=write_card
+    )
 
 
 def run_in_process(run: PipelineRun) -> list[Version]:
@@ -319,11 +369,11 @@ def run_in_process(run: PipelineRun) -> list[Version]:
         return [store.get(ref) for ref in done]
     run, _ = run.gated()
     run = continued(run, run_key)
-    METER.arm(run.cfg.budget)
-    _, outs, plan, rounds = run_rounds(run, plan, _in_process, count_passing)
-    if rounds is not None:
-        run = replace(run, rounds=rounds.entry())
-    return publish_run(run, plan, outs, run_key)
+    with metered_run(run.cfg.budget):
+        _, outs, plan, rounds = run_rounds(run, plan, _in_process, count_passing)
+        if rounds is not None:
+            run = replace(run, rounds=rounds.entry())
+        return publish_run(run, plan, outs, run_key)
 
 
 def _in_process(run: PipelineRun, plan: Plan) -> tuple[list[ShardOut], list[ShardOut]]:

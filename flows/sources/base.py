@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from pydantic import Field
 
-from flows.run.checkpoints import cache_key
 from flows.store import DatasetStore, Version
-from generators.documents import Skipped
+from readers.documents import Skipped
 from schemas.config import Frozen
 from schemas.manifest import StageStats
+from schemas.rows import content_id
 from schemas.stage import Stage
 
 
@@ -36,8 +37,9 @@ class PlanContext:
 
     def key(self, kind: str, version: str, config: Frozen, ids: Sequence[Any]) -> str:
         """A shard's checkpoint key: its kind and stage version, the (tagged) config, the engine's
-        identity and the shard's own inputs."""
-        return cache_key(kind, version, config.model_dump(mode="json"), self.engine_identity, list(ids))
+        identity and the shard's own inputs (not a source's `target_rows`: how many rows to keep)."""
+        data = config.model_dump(mode="json", exclude={"target_rows"})
+        return content_id(kind, version, data, self.engine_identity, list(ids))
 
     def read_dataset(self, ref: str) -> tuple[pa.Table, str]:
         """A published version's rows and its exact ref (NAME@vN), for the manifest's parents."""
@@ -46,6 +48,11 @@ class PlanContext:
 
     def version(self, ref: str) -> Version:
         return DatasetStore(self.root).get(ref)
+
+
+def target_field() -> Any:
+    """A generating source's own `target_rows` (flows/run/rounds.py)."""
+    return Field(None, ge=1, description="publish exactly this many of this source's rows (rounds until they pass)")
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from flows.sources.base import PlanContext, ReadReport, SourceKind, SourcePlan, table_shards
+from flows.sources.base import PlanContext, ReadReport, SourceKind, SourcePlan, table_shards, target_field
 from flows.sources.magpie import NAME_PATTERN
-from generators.documents import documents_table, read_documents, read_stats
 from generators.text_to_instructions import GENERATOR_VERSION, TextToInstructions, TextToInstructionsConfig
+from readers.documents import documents_table, read_documents, read_stats
 from schemas.config import Frozen
 
 
@@ -21,6 +21,7 @@ class FromTextSource(Frozen):
     docs_per_shard: int = Field(4, ge=1, description="documents per shard (a shard is the unit of resume)")
     corpus: bool = Field(True, description="also publish the instruction-augmented corpus as <dataset>_corpus")
     text_to_instructions: TextToInstructionsConfig = TextToInstructionsConfig()
+    target_rows: int | None = target_field()
 
 
 def _config(src: FromTextSource, ctx: PlanContext) -> TextToInstructionsConfig:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from flows.sources.base import PlanContext, SourceKind, SourcePlan, slices
+from flows.sources.base import PlanContext, SourceKind, SourcePlan, slices, target_field
 from generators.magpie import GENERATOR_VERSION, Magpie, seeds_table
 from schemas.config import Frozen, MagpieConfig
 
@@ -18,6 +18,7 @@ class MagpieSource(Frozen):
     kind: Literal["magpie"]
     name: str = Field("magpie", pattern=NAME_PATTERN, description="stage name in the manifest; unique per source")
     magpie: MagpieConfig = MagpieConfig()
+    target_rows: int | None = target_field()
 
 
 def plan(src: MagpieSource, ctx: PlanContext) -> SourcePlan:

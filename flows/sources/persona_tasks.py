@@ -8,7 +8,7 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import Field
 
-from flows.sources.base import PlanContext, SourceKind, SourcePlan, table_shards
+from flows.sources.base import PlanContext, SourceKind, SourcePlan, table_shards, target_field
 from flows.sources.magpie import NAME_PATTERN
 from generators.personas import GENERATOR_VERSION, PersonaTasks, PersonaTasksConfig, load_seed_personas
 from schemas.config import Frozen
@@ -21,6 +21,7 @@ class PersonaTasksSource(Frozen):
     seed_file: Path | None = Field(None, description="with personas='seeds': another JSONL of {'persona': ...}")
     limit: int | None = Field(None, ge=1, description="use only the first N personas")
     persona_tasks: PersonaTasksConfig = PersonaTasksConfig()
+    target_rows: int | None = target_field()
 
 
 def _config(src: PersonaTasksSource, ctx: PlanContext) -> PersonaTasksConfig:

@@ -12,8 +12,9 @@ from pydantic import Field, model_validator
 from filters.dedup.personas import PersonaDedup
 from flows.sources.base import PlanContext, ReadReport, SourceKind, SourcePlan
 from flows.sources.magpie import NAME_PATTERN
-from generators.documents import ReadOptions, chunk_documents, read_documents, read_stats
 from generators.personas import GENERATOR_VERSION, GrowPersonas, Personas, PersonasConfig
+from readers.chunks import chunk_documents
+from readers.documents import ReadOptions, read_documents, read_stats
 from schemas.config import Frozen
 from schemas.rows import text_hash
 

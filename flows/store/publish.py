@@ -1,16 +1,17 @@
-"""Assemble a manifest from stage results and publish one version. No Prefect here."""
+"""Assemble a manifest from stage results and publish one version. No Prefect here, and no cards: a
+caller that wants one passes `card` (flows.report.write_card), so the store knows nothing of reports."""
 
 from __future__ import annotations
 
 import logging
 import subprocess
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from flows.report import write_card
 from flows.store import DatasetStore, Version
 from flows.store.spill import Concat, Spill
 from schemas.manifest import Manifest, StageStats
@@ -51,9 +52,11 @@ def publish_version(
     *,
     stopped: str | None = None,
     ledger: dict[str, Any] | None = None,
+    card: Callable[[Version], object] | None = None,
 ) -> Version:
     """Publish `rows` and every stage's rejects as one version; the manifest's counts are checked.
-    Rows and rejects are written a record batch at a time: spills (flows/store/spill.py) stay on disk."""
+    Rows and rejects are written a record batch at a time: spills (flows/store/spill.py) stay on disk.
+    `card(version)` runs once the version is published; if it fails, the version stays and a warning says so."""
     all_rejects = Concat(rejects, REJECT_SCHEMA)
     manifest = Manifest(
         run_id=run_id,
@@ -69,8 +72,10 @@ def publish_version(
     )
     manifest.check()
     published = store.publish(name, {"rows": rows, "rejects": all_rejects}, manifest)
+    if card is None:
+        return published
     try:
-        write_card(published)
+        card(published)
     except Exception as err:  # the data is published; the card can be regenerated with write_card
         log.warning("dataset card for %s not written: %s: %s", published.ref, type(err).__name__, err)
     return published

@@ -10,9 +10,10 @@ stage is checkpointed, its earlier stages are, and the run publishes what passed
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +109,17 @@ class Meter:
 
 
 METER = Meter()
+
+
+@contextlib.contextmanager
+def metered_run(budget: Budget | None) -> Iterator[Meter]:
+    """One run's spending: armed with its budget on entry, and no stop left over on exit (the next
+    run in this process, or a test calling stages directly, starts clean)."""
+    METER.arm(budget)
+    try:
+        yield METER
+    finally:
+        METER.arm(None)
 
 
 class Metered:

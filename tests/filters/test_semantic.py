@@ -160,11 +160,12 @@ def test_real_minilm_catches_a_paraphrase(tmp_path, monkeypatch):
 
 
 def _publish(store, name, texts, ids):
+    from flows.report import write_card
     from flows.store.publish import publish_version
     from schemas.manifest import StageStats
 
     stats = StageStats(name="seed", rows_in=len(texts), rows_out=len(texts), rejected=0)
-    return publish_version(store, name, _table(texts, ids), [], [stats], {}, "run-0")
+    return publish_version(store, name, _table(texts, ids), [], [stats], {}, "run-0", card=write_card)
 
 
 def test_dedup_semantic_op_across_published_versions(tmp_path, monkeypatch):

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from generators.documents import read_documents
 from generators.personas import PersonasConfig, PersonasFromText
 from generators.text_to_instructions import TextToInstructions, TextToInstructionsConfig
+from readers.documents import read_documents
 from schemas.config import SamplingConfig
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from generators.documents import Chunk, make_document, read_documents
 from generators.text_to_instructions import (
     AUGMENT_HEADER,
     AUGMENTED_SCHEMA,
@@ -16,6 +15,8 @@ from generators.text_to_instructions import (
     grounding,
     parse_pairs,
 )
+from readers.chunks import Chunk
+from readers.documents import make_document, read_documents
 from schemas.config import parse_config
 from schemas.engine import Completion
 from schemas.errors import ConfigError, EngineUnavailableError

@@ -87,3 +87,27 @@ def test_target_rows_refuses_a_dataset_source():
         parse_config(
             PipelineConfig, {"dataset": "d", "target_rows": 3, "sources": [{"kind": "dataset", "ref": "x"}]}, "t"
         )
+
+
+def test_per_source_targets_give_each_source_exactly_its_rows(tmp_path):
+    cfg = config(
+        None,
+        target_rows=None,
+        sources=[
+            {"kind": "magpie", "name": "a", "target_rows": 5, "magpie": {"n": 8}},
+            {"kind": "magpie", "name": "b", "target_rows": 2, "magpie": {"n": 8, "seed": 1000}},
+        ],
+    )
+    v = run(tmp_path, cfg)
+    m = v.manifest()
+    target = m.config["target"]
+    assert target["reached"] and target["rounds"] >= 2
+    assert target["published_by_source"] == {"a": 5, "b": 2} and m.rows == 7
+    assert {s: target["by_source"][s]["target"] for s in "ab"} == {"a": 5, "b": 2}
+    stages = {s.name: s for s in m.stages}
+    assert stages["a"].rows_in + stages["b"].rows_in == m.rows + m.rejects  # every attempt once
+
+
+def test_a_target_for_the_pipeline_and_for_a_source_is_refused():
+    with pytest.raises(ConfigError, match="not both"):
+        config(6, sources=[{"kind": "magpie", "target_rows": 3}])

@@ -32,7 +32,7 @@ def test_versions_are_numbered_and_immutable(tmp_path):
 
 def test_layout_is_plain_parquet(tmp_path):
     v = publish(DatasetStore(tmp_path), "demo", ["a?"])
-    assert sorted(p.name for p in v.path.iterdir()) == ["card", "manifest.json", "rejects", "rows"]
+    assert sorted(p.name for p in v.path.iterdir()) == ["manifest.json", "rejects", "rows"]  # a card only when asked
     assert pq.read_table(v.files("rows")[0]).column("instruction").to_pylist() == ["a?"]
     assert pq.read_table(v.files("rejects")[0]).column("reason").to_pylist() == ["instruction_empty"]
 
