@@ -477,12 +477,14 @@ def _print_estimate(found: dict[str, Any]) -> None:
             f"  {s['source']}: {s['passing']} of {s['attempts']} pass ({s['yield']:.0%}); per kept row: "
             f"{stages or 'no model tokens'} prompt+completion tokens; {s['seconds_per_kept_row']:.1f} s"
         )
-    goal = f"target_rows={proj['target_rows']}" if proj["target_rows"] is not None else "the whole run"
+    goal = proj["target_rows"]
+    goal = "the whole run" if goal is None else f"target_rows={goal}"
     usd = f", ${proj['usd']:.4f}" if proj["usd"] is not None else " (no engine.prices: no cost)"
+    fast, slow = proj["seconds"]
     typer.echo(
         f"  projection for {goal}: ~{proj['attempts']} attempts -> ~{proj['rows']} rows, "
         f"{proj['prompt_tokens']}+{proj['completion_tokens']} prompt+completion tokens, "
-        f"~{proj['seconds'] / 60:.1f} min on this engine{usd}"
+        f"{fast / 60:.1f}-{slow / 60:.1f} min on this engine (shards overlapped .. one at a time){usd}"
     )
 
 

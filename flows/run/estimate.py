@@ -20,7 +20,8 @@ from flows.run.core import PipelineRun, ShardOut
 from flows.run.finish import continued, count_passing, published_refs
 from flows.run.ledger import stage_prices
 from flows.run.plan import Plan, Shard
-from flows.run.rounds import MIN_YIELD, max_attempts
+from flows.run.rounds import MIN_YIELD, POOL, goals, max_attempts
+from flows.sources import kind_of
 from generators.engines.spend import metered_run
 
 
@@ -57,8 +58,15 @@ def _run_shard(run: PipelineRun, shard: Shard) -> ShardOut:
     return out
 
 
+def _warm(run: PipelineRun) -> None:
+    """Load the generator's engine before the clock starts: a model load is not per-row time."""
+    if any(kind_of(src).needs_engine for src in run.cfg.sources):
+        run.engine_factory(run.cfg.engine)
+
+
 def measure(run: PipelineRun, plan: Plan, pilot: Plan) -> tuple[list[Measured], float]:
     """Run the pilot's shards (checkpointed) and measure each source; returns them and the wall seconds."""
+    _warm(run)
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, len(pilot.shards))) as pool:
         outs = list(pool.map(lambda s: _run_shard(run, s), pilot.shards))
@@ -78,44 +86,65 @@ def measure(run: PipelineRun, plan: Plan, pilot: Plan) -> tuple[list[Measured], 
     return found, seconds
 
 
+def _needed(target: int, passing: int, attempts: int) -> int:
+    return math.ceil(target / max(passing / max(attempts, 1), MIN_YIELD))
+
+
+def planned_attempts(run: PipelineRun, measured: list[Measured]) -> dict[str, int]:
+    """Source rows the run will attempt, per source: round 0 as planned, and with a target (the
+    pipeline's, or a source's own) as many as the pilot's yield says it needs, within max_attempts."""
+    wanted = goals(run) or {}
+    if POOL in wanted:
+        attempts, passing = sum(m.attempts for m in measured), sum(m.passing for m in measured)
+        total = min(
+            max(sum(m.planned for m in measured), _needed(wanted[POOL], passing, attempts)), max_attempts(run.cfg)
+        )
+        return {m.name: round(m.attempts * total / max(attempts, 1)) for m in measured}
+    out = {}
+    for m in measured:
+        t = wanted.get(m.name)
+        need = m.planned if t is None else max(m.planned, _needed(t, m.passing, m.attempts))
+        out[m.name] = need if t is None else min(need, max_attempts(run.cfg, t))
+    return out
+
+
 def projection(run: PipelineRun, measured: list[Measured], seconds: float) -> dict[str, Any]:
-    """The whole run (or target_rows) from the pilot: attempts, tokens, seconds, USD."""
-    attempts = sum(m.attempts for m in measured)
-    passing = sum(m.passing for m in measured)
-    round0 = sum(m.planned for m in measured)
-    target = run.target_left()
-    if target is None:
-        planned = round0
-    else:
-        needed = math.ceil(target / max(passing / max(attempts, 1), MIN_YIELD))
-        planned = min(max(round0, needed), max_attempts(run.cfg))
-    scale = planned / max(attempts, 1)
-    prompt = sum(m.per_attempt()[0] * (m.planned if target is None else m.attempts * scale) for m in measured)
-    completion = sum(m.per_attempt()[1] * (m.planned if target is None else m.attempts * scale) for m in measured)
-    usd = _usd(run, measured, scale if target is not None else None)
-    rows = passing * scale if target is None else min(target, passing * scale)
+    """The whole run (or its targets) from the pilot: attempts, rows, tokens, wall time, USD. Wall time
+    is a range: shards one at a time (the pilot's pace) down to as many overlapped as the engine's
+    batches and the plan allow."""
+    planned = planned_attempts(run, measured)
+    factor = {m.name: planned[m.name] / max(m.attempts, 1) for m in measured}
+    wanted = goals(run) or {}
+    rows = 0.0
+    for m in measured:
+        made = m.passing * factor[m.name]
+        rows += min(made, wanted[m.name]) if m.name in wanted else made
+    if POOL in wanted:
+        rows = min(rows, wanted[POOL])
+    attempts, total = sum(m.attempts for m in measured), sum(planned.values())
+    slow = seconds * total / max(attempts, 1)
+    overlap = max(1.0, min(total / max(attempts, 1), run.cfg.engine.max_in_flight / max(attempts, 1)))
     return {
-        "target_rows": target,
-        "attempts": planned,
+        "target_rows": wanted.get(POOL) if POOL in wanted else (dict(wanted) or None),
+        "attempts": total,
         "rows": round(rows),
-        "prompt_tokens": round(prompt),
-        "completion_tokens": round(completion),
-        "seconds": round(seconds * scale, 1),
-        "usd": usd,
+        "prompt_tokens": round(sum(m.per_attempt()[0] * planned[m.name] for m in measured)),
+        "completion_tokens": round(sum(m.per_attempt()[1] * planned[m.name] for m in measured)),
+        "seconds": [round(slow / overlap, 1), round(slow, 1)],
+        "usd": _usd(run, measured, factor),
     }
 
 
-def _usd(run: PipelineRun, measured: list[Measured], scale: float | None) -> float | None:
+def _usd(run: PipelineRun, measured: list[Measured], factor: dict[str, float]) -> float | None:
     prices = stage_prices(run)
     total = 0.0
     for m in measured:
-        factor = m.planned / max(m.attempts, 1) if scale is None else scale
         for stage, (p, c) in m.tokens.items():
             if not (p or c):
                 continue
             if prices.get(stage) is None:
                 return None
-            total += prices[stage].usd(p, c) * factor  # type: ignore[union-attr]
+            total += prices[stage].usd(p, c) * factor[m.name]  # type: ignore[union-attr]
     return round(total, 6)
 
 

@@ -47,3 +47,17 @@ def test_pilot_plan_takes_the_first_shards_of_every_source(tmp_path):
     plan = PipelineRun(cfg, tmp_path).plan()
     pilot = pilot_plan(plan, 2)
     assert [s.label for s in pilot.shards] == ["magpie[1/3]", "magpie[2/3]", "b[1/2]", "b[2/2]"]
+
+
+def test_per_source_targets_are_projected_per_source(tmp_path):
+    sources = [
+        {"kind": "magpie", "name": "a", "target_rows": 20, "magpie": {"n": 8}},
+        {"kind": "magpie", "name": "b", "magpie": {"n": 8, "seed": 500}},
+    ]
+    found = estimate(PipelineRun(config(None, sources=sources), tmp_path, "", "e", engine_factory=lambda c: engine()))
+    a, b = found["sources"]
+    proj = found["projection"]
+    assert proj["target_rows"] == {"a": 20}
+    assert proj["attempts"] == pytest.approx(20 / a["yield"] + 8, rel=0.05)  # b: its 8, as planned
+    fast, slow = proj["seconds"]
+    assert 0 < fast <= slow
