@@ -1,7 +1,8 @@
 """`synthloom run` killed with SIGKILL at several points, then run again: it finishes, finished
 shards are loaded (not regenerated), and the one published version has every conversation once.
-Real subprocesses and the session's real Prefect server; the real embedded model (integration), or
-a slow scripted engine when the point is many shards in flight at the kill."""
+Real subprocesses and the session's real Prefect server; the real embedded model behind the session's
+vLLM server (integration: each run would otherwise load the model again), or a slow scripted engine
+when the point is many shards in flight at the kill."""
 
 from __future__ import annotations
 
@@ -82,8 +83,10 @@ def kill_when(proc: subprocess.Popen, ready, timeout: float = 420) -> None:
 
 
 @pytest.mark.integration
-def test_kill_9_at_three_points_then_resume(tmp_path):
-    (tmp_path / "p.yaml").write_text(PIPELINE)
+def test_kill_9_at_three_points_then_resume(tmp_path, vllm_server):
+    from tests.flows.test_served_run import engine_block
+
+    (tmp_path / "p.yaml").write_text(PIPELINE + engine_block(vllm_server))
     # 1. mid-generation: as soon as the first Magpie shard is checkpointed
     kill_when(start(tmp_path, "run1.log"), lambda: len(checkpoints(tmp_path, "magpie")) >= 1)
     first = checkpoints(tmp_path, "magpie")
