@@ -28,6 +28,7 @@ from filters.heuristics import HeuristicsConfig
 from filters.judge import JudgeConfig
 from filters.semantic import SemanticDedupConfig
 from flows.evals.config import EvalConfig
+from flows.run.user_stages import BUILT_IN, StageEntry, check_order
 from flows.sources import Source
 from flows.store import check_name
 from generators.responses import CandidatesConfig
@@ -61,6 +62,9 @@ class PipelineConfig(Frozen):
     budget: Budget | None = Field(
         None, description="caps on new model work (tokens, USD, seconds); reached: publish what passed, stopped: budget"
     )
+    stages: tuple[StageEntry, ...] = Field(
+        (), description="shard stages in order: built-in names and your own (kind: python, flows/run/user_stages.py)"
+    )
     eval: EvalConfig | None = Field(
         None, description="after publish: fine-tune on the version and score it (synthloom eval); null: off"
     )
@@ -74,6 +78,9 @@ class PipelineConfig(Frozen):
             check_name(self.dataset)
         except DatasetError as err:
             raise ValueError(str(err)) from None
+        problems = check_order(self.stages, self.configured_stages())
+        if problems:
+            raise ValueError("; ".join(problems))
         names = [s.name for s in self.sources]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -100,6 +107,10 @@ class PipelineConfig(Frozen):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def configured_stages(self) -> list[str]:
+        """The built-in shard stages this config sets, in their default order."""
+        return [name for name in BUILT_IN if getattr(self, name) is not None]
 
     def model_engines(self) -> dict[str, EngineConfig]:
         """Each model stage's engine config: the generator's, and the judges' (their own or the generator's)."""

@@ -25,6 +25,7 @@ from flows.run.checkpoints import Checkpoint, Checkpoints, cache_key
 from flows.run.config import PipelineConfig
 from flows.run.judge_gate import GateResult, calibrated, gate
 from flows.run.plan import Plan, Shard, plan_context, plan_shards
+from flows.run.user_stages import ordered
 from flows.sources import kind_of
 from generators.engines import describe_engine, make_engine
 from generators.engines.batching import batched
@@ -146,6 +147,9 @@ class PipelineRun:
         """The config minus what only changes how the work is fed (engine.max_in_flight, progress)."""
         data = self.cfg.model_dump(mode="json")
         data["engine"] = self.cfg.engine.identity()
+        data["stages"] = [e if isinstance(e, str) else e.identity(e.build()) for e in self.cfg.stages]
+        if not data["stages"]:
+            del data["stages"]  # a config from before `stages:` keeps its run key
         data.pop("budget", None)  # how much may be spent, not what is made: a bigger budget resumes the run
         data.pop("eval", None)  # what is measured after publishing, not what is published
         for name in ("judge", "pairwise"):  # both are JudgeConfigs: the same identity for the run key
@@ -191,22 +195,33 @@ class PipelineRun:
         return self._step(shard.label, source.name, shard.key, (), make, kind.needs_engine)
 
     def shard_stages(self) -> list[ShardStage]:
-        """What runs on every shard after its source, in order: candidates, judge, pairwise, heuristics
-        (each only when configured)."""
-        cfg, out = self.cfg, []
-        if cfg.candidates is not None:
-            cands = Candidates(config=cfg.candidates)
-            out.append(ShardStage("candidates", cands, cfg.candidates.model_dump(mode="json"), cfg.engine))
-        if cfg.judge is not None:
-            judge = RubricJudge(config=cfg.judge)
-            out.append(ShardStage("judge", judge, cfg.judge.identity(), self.judge_engine_config()))
-        if cfg.pairwise is not None:
-            pairwise = PairwiseJudge(config=cfg.pairwise)
-            out.append(ShardStage("pairwise", pairwise, cfg.pairwise.identity(), self._engine_of(cfg.pairwise)))
-        if cfg.heuristics is not None:
-            h = self.heuristics_config()
-            out.append(ShardStage("heuristics", Heuristics(config=h), h.model_dump(mode="json"), None))
+        """What runs on every shard after its source, in order: the configured built-ins (candidates,
+        judge, pairwise, heuristics) and your own stages (`stages:`, flows/run/user_stages.py)."""
+        out = []
+        for entry in ordered(self.cfg.stages, self.cfg.configured_stages()):
+            if isinstance(entry, str):
+                out.append(BUILDERS[entry](self))
+            else:
+                stage = entry.build()
+                engine = self.cfg.engine if entry.needs_engine else None
+                out.append(ShardStage(entry.stage_name(), stage, entry.identity(stage), engine))
         return out
+
+    def _candidates(self) -> ShardStage:
+        cfg = self.cfg.candidates
+        return ShardStage("candidates", Candidates(config=cfg), cfg.model_dump(mode="json"), self.cfg.engine)
+
+    def _judge(self) -> ShardStage:
+        judge = self.cfg.judge
+        return ShardStage("judge", RubricJudge(config=judge), judge.identity(), self.judge_engine_config())
+
+    def _pairwise(self) -> ShardStage:
+        pair = self.cfg.pairwise
+        return ShardStage("pairwise", PairwiseJudge(config=pair), pair.identity(), self._engine_of(pair))
+
+    def _heuristics(self) -> ShardStage:
+        h = self.heuristics_config()
+        return ShardStage("heuristics", Heuristics(config=h), h.model_dump(mode="json"), None)
 
     def step(self, name: str, prev: ShardOut) -> ShardOut:
         """Shard stage `name` over the rows of the shard's previous step (a checkpoint)."""
@@ -215,7 +230,7 @@ class PipelineRun:
         stage = next(s for s in self.shard_stages() if s.name == name)
 
         def make() -> tuple[dict[str, pa.Table], StageStats]:
-            result = stage.stage.run(self.read(prev), self._context(name, stage.engine))
+            result = stage.stage.run(self.read(prev), self._context(name, stage.engine)).named(name)
             return result.tables(), result.stats
 
         return self._step(prev.shard, name, stage.key(prev.key), prev.chain, make, stage.engine is not None)
@@ -260,3 +275,11 @@ class PipelineRun:
 
     def with_engine_factory(self, factory: EngineFactory) -> PipelineRun:
         return replace(self, engine_factory=factory)
+
+
+BUILDERS: dict[str, Callable[[PipelineRun], ShardStage]] = {  # the built-in shard stages, by name
+    "candidates": PipelineRun._candidates,
+    "judge": PipelineRun._judge,
+    "pairwise": PipelineRun._pairwise,
+    "heuristics": PipelineRun._heuristics,
+}

@@ -1,0 +1,1 @@
+"""Example user stages for a synthloom pipeline (README, "Your own stage")."""
