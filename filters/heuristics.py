@@ -288,10 +288,18 @@ def _refusal_check(response: pa.Array, cfg: HeuristicsConfig) -> Check | None:
 
 
 def _judge_check(table: pa.Table, cfg: HeuristicsConfig) -> Check | None:
-    name = cfg.judge_column
+    if cfg.min_judge_score is None:
+        return None
+    return judge_check(table, cfg.judge_column, cfg.min_judge_score, cfg.reject_unscored)
+
+
+def judge_check(table: pa.Table, column: str, min_score: float, reject_unscored: bool) -> Check | None:
+    """Rows whose judge score is below `min_score` (and, with reject_unscored, rows without one):
+    the standalone heuristics' judge check and the pipeline's judge_threshold stage."""
+    name = column
     if name == "judge_score" and name not in table.column_names:
         name = "judge_quality"  # scored before the judge wrote judge_score
-    if cfg.min_judge_score is None or name not in table.column_names:
+    if name not in table.column_names:
         return None
     column = table.column(name)
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
@@ -299,13 +307,13 @@ def _judge_check(table: pa.Table, cfg: HeuristicsConfig) -> Check | None:
     scores = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
     unscored = np.isnan(scores)
     low = np.zeros_like(unscored)
-    np.less(scores, cfg.min_judge_score, out=low, where=~unscored)
-    fails = low | (unscored & cfg.reject_unscored)
+    np.less(scores, min_score, out=low, where=~unscored)
+    fails = low | (unscored & reject_unscored)
 
     def verdict(i: int) -> Verdict:
         if unscored[i]:
             return "unscored", f"{name} is null (reject_unscored=True)"
-        return "low_judge_score", f"{name} {scores[i]:g} < min {cfg.min_judge_score:g}"
+        return "low_judge_score", f"{name} {scores[i]:g} < min {min_score:g}"
 
     return lambda active: _hits(fails, active, verdict)
 

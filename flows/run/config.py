@@ -109,8 +109,11 @@ class PipelineConfig(Frozen):
         return self
 
     def configured_stages(self) -> list[str]:
-        """The built-in shard stages this config sets, in their default order."""
-        return [name for name in BUILT_IN if getattr(self, name) is not None]
+        """The built-in shard stages this config sets, in their default order (the judge threshold:
+        a judge and heuristics.min_judge_score; the gate may still leave it out of a run)."""
+        h = self.heuristics
+        threshold = self.judge is not None and h is not None and h.min_judge_score is not None
+        return [n for n in BUILT_IN if (threshold if n == "judge_threshold" else getattr(self, n) is not None)]
 
     def model_engines(self) -> dict[str, EngineConfig]:
         """Each model stage's engine config: the generator's, and the judges' (their own or the generator's)."""

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from filters.heuristics import Heuristics, HeuristicsConfig
 from filters.judge import PairwiseJudge, RubricJudge
+from filters.judge_threshold import JudgeThreshold, JudgeThresholdConfig
 from flows.run.checkpoints import Checkpoint, Checkpoints, cache_key
 from flows.run.config import PipelineConfig
 from flows.run.judge_gate import GateResult, calibrated, gate
@@ -199,6 +200,8 @@ class PipelineRun:
         judge, pairwise, heuristics) and your own stages (`stages:`, flows/run/user_stages.py)."""
         out = []
         for entry in ordered(self.cfg.stages, self.cfg.configured_stages()):
+            if entry == "judge_threshold" and not self.judge_filter:
+                continue  # the judge failed calibration and the config keeps its scores unfiltered
             if isinstance(entry, str):
                 out.append(BUILDERS[entry](self))
             else:
@@ -223,6 +226,13 @@ class PipelineRun:
         h = self.heuristics_config()
         return ShardStage("heuristics", Heuristics(config=h), h.model_dump(mode="json"), None)
 
+    def _judge_threshold(self) -> ShardStage:
+        h = self.cfg.heuristics
+        cfg = JudgeThresholdConfig(
+            min_score=h.min_judge_score, judge_column=h.judge_column, reject_unscored=h.reject_unscored
+        )
+        return ShardStage("judge_threshold", JudgeThreshold(config=cfg), cfg.model_dump(mode="json"), None)
+
     def step(self, name: str, prev: ShardOut) -> ShardOut:
         """Shard stage `name` over the rows of the shard's previous step (a checkpoint)."""
         if prev.stopped:
@@ -235,11 +245,13 @@ class PipelineRun:
 
         return self._step(prev.shard, name, stage.key(prev.key), prev.chain, make, stage.engine is not None)
 
-    def judge(self, prev: ShardOut) -> ShardOut:
-        return self.step("judge", prev) if self.cfg.judge is not None else prev
-
-    def heuristics(self, prev: ShardOut) -> ShardOut:
-        return self.step("heuristics", prev) if self.cfg.heuristics is not None else prev
+    def shard(self, shard: Shard) -> ShardOut:
+        """One shard through its source and every shard stage, in order, in this thread (the
+        in-process runner and the estimate's pilot; the Prefect flow makes each step a task)."""
+        out = self.generate(shard)
+        for stage in self.shard_stages():
+            out = self.step(stage.name, out)
+        return out
 
     def needs_judge_gate(self) -> bool:
         h = self.cfg.heuristics
@@ -257,8 +269,12 @@ class PipelineRun:
         return replace(self, judge_filter=result.filter_on_scores, calibration=result.manifest_entry()), result
 
     def heuristics_config(self) -> HeuristicsConfig:
+        """The heuristics as configured; with a judge in this pipeline, without its threshold (that is
+        the judge_threshold stage). Rows scored by an earlier run (`synthloom filter`) keep it here."""
         cfg = self.cfg.heuristics or HeuristicsConfig()
-        return cfg if self.judge_filter else cfg.model_copy(update={"min_judge_score": None})
+        if "judge_threshold" in self.cfg.configured_stages():
+            return cfg.model_copy(update={"min_judge_score": None})
+        return cfg
 
     # -- reading results back ---------------------------------------------------------------------
     def checkpoint(self, stage: str, key: str) -> Checkpoint:
@@ -282,4 +298,5 @@ BUILDERS: dict[str, Callable[[PipelineRun], ShardStage]] = {  # the built-in sha
     "judge": PipelineRun._judge,
     "pairwise": PipelineRun._pairwise,
     "heuristics": PipelineRun._heuristics,
+    "judge_threshold": PipelineRun._judge_threshold,
 }

@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.run.core import PipelineRun, ShardOut
+from flows.run.core import PipelineRun
 from flows.run.finish import continued, count_passing, published_refs
 from flows.run.ledger import stage_prices
-from flows.run.plan import Plan, Shard
+from flows.run.plan import Plan
 from flows.run.rounds import MIN_YIELD, POOL, goals, max_attempts
 from flows.sources import kind_of
 from generators.engines.spend import metered_run
@@ -51,13 +51,6 @@ def pilot_plan(plan: Plan, shards_per_source: int) -> Plan:
     return Plan(shards, plan.reads, plan.inputs)
 
 
-def _run_shard(run: PipelineRun, shard: Shard) -> ShardOut:
-    out = run.generate(shard)
-    for stage in run.shard_stages():
-        out = run.step(stage.name, out)
-    return out
-
-
 def _warm(run: PipelineRun) -> None:
     """Load the generator's engine before the clock starts: a model load is not per-row time."""
     if any(kind_of(src).needs_engine for src in run.cfg.sources):
@@ -69,7 +62,7 @@ def measure(run: PipelineRun, plan: Plan, pilot: Plan) -> tuple[list[Measured], 
     _warm(run)
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, len(pilot.shards))) as pool:
-        outs = list(pool.map(lambda s: _run_shard(run, s), pilot.shards))
+        outs = list(pool.map(run.shard, pilot.shards))
     seconds = time.perf_counter() - started
     found = []
     for i, src in enumerate(run.cfg.sources):

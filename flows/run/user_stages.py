@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from schemas.config import Frozen
 
-BUILT_IN = ("candidates", "judge", "pairwise", "heuristics")  # shard stages configured by their own keys
+BUILT_IN = ("candidates", "judge", "pairwise", "heuristics", "judge_threshold")  # configured by their own keys
 NAME = r"^[a-z][a-z0-9_]{0,30}$"
 
 
@@ -82,7 +82,10 @@ def check_order(entries: tuple[StageEntry, ...], configured: list[str]) -> list[
                     f"stages[{i}]: {entry!r} is not a shard stage; use one of {list(BUILT_IN)} or kind: python"
                 )
             elif entry not in configured:
-                problems.append(f"stages[{i}]: {entry!r} is listed but not configured: add a `{entry}:` section")
+                how = (
+                    "a judge and heuristics.min_judge_score" if entry == "judge_threshold" else f"a `{entry}:` section"
+                )
+                problems.append(f"stages[{i}]: {entry!r} is listed but not configured: add {how}")
             names.append(entry)
             continue
         try:

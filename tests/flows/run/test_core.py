@@ -111,7 +111,7 @@ def run_all(run: PipelineRun):
     plan = run.plan()
     outs = []
     for shard in plan.shards:
-        outs.append(run.heuristics(run.judge(run.generate(shard))))
+        outs.append(run.shard(shard))
     return plan, outs, publish_run(run, plan, outs, run.run_key(plan))
 
 
@@ -140,7 +140,7 @@ def test_publishes_one_version_whose_stages_add_up(tmp_path):
     (v,) = versions
     m = v.manifest()
     names = [s.name for s in m.stages]
-    assert names == ["magpie", "judge", "heuristics", "merge", "dedup"]
+    assert names == ["magpie", "judge", "heuristics", "judge_threshold", "merge", "dedup"]
     for s in m.stages:
         assert s.rows_in == s.rows_out + s.rejected
     assert m.stages[0].rows_in == 10
@@ -149,6 +149,9 @@ def test_publishes_one_version_whose_stages_add_up(tmp_path):
     reasons = v.read("rejects").column("reason").to_pylist()
     assert m.rows > 0 and set(v.read().column("judge_quality").to_pylist()) == {4}  # real verdicts, kept
     assert "low_judge_score" in reasons and "judge_invalid_json" not in reasons  # the default min 3 dropped the 2s
+    by_stage = {(r["stage"], r["reason"]) for r in v.read("rejects").to_pylist()}
+    assert ("judge_threshold", "low_judge_score") in by_stage  # its own stage: heuristics only do heuristics
+    assert not any(stage == "heuristics" and reason == "low_judge_score" for stage, reason in by_stage)
     assert m.config["run_key"] and m.config["pipeline"]["dataset"] == "daily"
     assert not list(v.path.parent.glob(".tmp-*"))  # the finish's spill files went with the publish
 
@@ -181,7 +184,7 @@ def test_resume_after_losing_the_middle_runs_only_what_is_missing(tmp_path):
     """As after a kill: shard 1 finished, shard 2 generated but not filtered, shard 3 not started."""
     run = make_run(tmp_path, config())
     plan = run.plan()
-    run.heuristics(run.judge(run.generate(plan.shards[0])))
+    run.shard(plan.shards[0])
     run.generate(plan.shards[1])
     e = engine()
     _, outs, (v,) = run_all(make_run(tmp_path, config(), e))
@@ -253,5 +256,5 @@ def test_an_empty_shard_is_not_sent_to_the_judge_model(tmp_path):
 
     run = PipelineRun(config(judge={}), tmp_path, "", "r", engine_factory=factory)
     plan = run.plan()
-    out = run.judge(run.generate(plan.shards[0]))
+    out = run.step("judge", run.generate(plan.shards[0]))
     assert out.rows == 0 and len(made) == 1  # generation asked for an engine; the judge did not

@@ -55,7 +55,7 @@ def test_per_source_targets_are_projected_per_source(tmp_path):
         {"kind": "magpie", "name": "b", "magpie": {"n": 8, "seed": 500}},
     ]
     found = estimate(PipelineRun(config(None, sources=sources), tmp_path, "", "e", engine_factory=lambda c: engine()))
-    a, b = found["sources"]
+    a, _ = found["sources"]
     proj = found["projection"]
     assert proj["target_rows"] == {"a": 20}
     assert proj["attempts"] == pytest.approx(20 / a["yield"] + 8, rel=0.05)  # b: its 8, as planned

@@ -102,7 +102,7 @@ def test_order_follows_the_list(tmp_path, userpkg):
         ),
         ([{"kind": "python", "callable": "userpkg.filters:NoRun"}], {}, "does not meet the stage contract"),
         (["judge"], {}, "listed but not configured"),
-        (["judge"], {"judge": {}, "heuristics": {}}, "but not \\['heuristics'\\]"),
+        (["judge"], {"judge": {}, "heuristics": {}}, "but not \\['heuristics', 'judge_threshold'\\]"),
         ([ODD, ODD], {}, "appear twice"),
     ],
 )
