@@ -5,8 +5,9 @@ conversation, every column, lineage as links); rejects by stage and reason with 
 the diff of two versions; the catalog's `versions` / `evals` / `trainings` views.
 
 Modules: data (the sandboxed catalog, rebuilt when the store changes), queries / lineage / diff (what
-each page shows, as bound-parameter SQL), params (request checks), render (Markdown), templating,
-pages (handlers), app (routes, Host-header guard, error pages), server (bind, print the URL, serve).
+each page shows, as bound-parameter SQL), rowindex (in-memory copies of large versions for their pages),
+neardup (a diff's near-duplicate pairs, by filters/dedup), params (request checks), render (Markdown),
+templating, pages (handlers), app (routes, Host-header guard, error pages), server (bind, print the URL, serve).
 """
 
 from flows.viewer.app import create_app

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from flows.catalog import Catalog
 from flows.catalog.query import RUN_ERRORS, sql_error
@@ -50,7 +51,7 @@ class ViewerData:
     def __init__(self, root: Path | str):
         self.root = Path(root)
         self.warnings: list[str] = []
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()  # held while a request uses the connection
         self._catalog: Catalog | None = None
         self._signature: tuple[Any, ...] | None = None
         self._memo: dict[Hashable, Any] = {}
@@ -65,19 +66,19 @@ class ViewerData:
 
     def memo(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """`compute()` once per key while the store is unchanged (published versions never change)."""
-        with self._lock:
+        with self.lock:
             self.catalog()
             if key not in self._memo:
                 self._memo[key] = compute()
             return self._memo[key]
 
     def datasets(self) -> list[str]:
-        with self._lock:
+        with self.lock:
             return self.catalog().store.names()
 
     def view(self, name: str) -> str:
         """The catalog's name for `name` ('versions' is '_versions' if a dataset has that name); NotFound if absent."""
-        with self._lock:
+        with self.lock:
             views = set(self.catalog().view_names())
         datasets = set(self.datasets())
         if name in SPECIAL_VIEWS:
@@ -94,7 +95,11 @@ class ViewerData:
         return True
 
     def columns(self, view: str) -> list[str]:
-        with self._lock:
+        """The view's column names (looked up once per store state)."""
+        return self.memo(("columns", view), lambda: self._columns(view))
+
+    def _columns(self, view: str) -> list[str]:
+        with self.lock:
             catalog = self.catalog()
             catalog.ensure([view])
             try:
@@ -104,13 +109,25 @@ class ViewerData:
 
     def query(self, sql: str, params: Sequence[Any], views: Sequence[str]) -> list[Record]:
         """Rows of `sql` as dicts; `views` are built first; `params` are bound, never formatted into `sql`."""
-        with self._lock:
+        with self.lock:
             catalog = self.catalog()
             catalog.ensure(views)
             try:
                 cursor = catalog.con.execute(sql, list(params))
                 names = [d[0] for d in cursor.description]
                 return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            except duckdb.CatalogException:
+                raise NotFound(f"{', '.join(views)}: no readable version") from None
+            except RUN_ERRORS as err:
+                raise sql_error(err) from None
+
+    def arrow(self, sql: str, params: Sequence[Any], views: Sequence[str]) -> pa.Table:
+        """`sql`'s result as an Arrow table (for many rows); the same rules as `query`."""
+        with self.lock:
+            catalog = self.catalog()
+            catalog.ensure(views)
+            try:
+                return catalog.con.sql(sql, params=list(params)).to_arrow_table()
             except duckdb.CatalogException:
                 raise NotFound(f"{', '.join(views)}: no readable version") from None
             except RUN_ERRORS as err:

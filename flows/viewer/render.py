@@ -55,6 +55,13 @@ def cell(value: Any, limit: int = CELL_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def usd(value: Any) -> str:
+    """A cost in US dollars; blank when unknown (an engine without prices)."""
+    if value is None:
+        return ""
+    return f"${value:,.2f}" if value >= 10 else f"${value:.4f}"
+
+
 def full(value: Any) -> str:
     """A value in full: text as is, anything else as indented JSON."""
     if isinstance(value, str):

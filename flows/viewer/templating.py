@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse
 
 from flows.store import parse_ref
 from flows.viewer.queries import PAGE_SIZE, RowQuery
-from flows.viewer.render import cell, full, markdown
+from flows.viewer.render import cell, full, markdown, usd
 from schemas.errors import DatasetError
 
 
@@ -60,7 +60,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(markdown=markdown, cell=cell, full=full)
+    env.filters.update(markdown=markdown, cell=cell, full=full, usd=usd)
     env.globals.update(
         version_url=version_url,
         row_url=row_url,

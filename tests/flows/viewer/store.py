@@ -3,7 +3,8 @@
 - `docs_corpus` v1: chunks (chunk_id, doc_id), the parents of `docs` rows.
 - `docs` v1: 60 SFT rows (two sources, judge scores, categories, nn similarity; one multi-turn row with
   a code block; one with HTML in its text), parent ids naming `docs_corpus` chunks; rejects of two stages.
-- `docs` v2: rows 10.. of v1 plus 5 new ones; other rejects; parent version docs_corpus@v1.
+- `docs` v2: rows 10.. of v1 plus 5 new ones: 2 near duplicates of removed rows 3 and 7 (instruction edited, same
+  reply: new ids) and 3 unlike any; other rejects; parent version docs_corpus@v1.
 - `docs_scored` v1: three rows whose parent ids are `docs` v1 row ids; parent version docs@v1.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from flows.report import write_card
 from flows.store import DatasetStore, Version
 from flows.store.publish import publish_version
 from generators.text_to_instructions import AUGMENTED_SCHEMA
@@ -45,11 +47,27 @@ def corpus_table() -> pa.Table:
     return pa.Table.from_pylist(records, schema=AUGMENTED_SCHEMA)
 
 
+# v2's edits of v1 rows (edited instruction -> reply of the original): near duplicates, by the dedup stage's measure
+EDITED = {
+    "Question number 3 about the tides and honeybees?": "Question number 3 about tides and honeybees?",
+    "Question number 7, about tides and honey bees?": "Question number 7 about tides and honeybees?",
+}
+UNLIKE = [
+    "What makes sourdough bread rise overnight in a cold kitchen?",
+    "Translate 'good morning' into Japanese and explain the politeness level.",
+    "Write a haiku about a lighthouse keeper.",
+]
+
+
 def sft_table(texts: list[str]) -> pa.Table:
     rows = []
     for i, row in enumerate(sft_rows(texts)):
         update: dict = {"parent_ids": list(chunk_ids(i % 4)), "source_kind": ("magpie", "from_text")[i % 2]}
         update["generator"] = update["source_kind"]
+        if row.instruction in EDITED:
+            reply = sft_rows([EDITED[row.instruction]])[0].response
+            update["response"] = reply
+            update["messages"] = [row.messages[0], Message(role="assistant", content=reply)]
         if row.instruction == CODE_ROW:
             answer = "Use slicing:\n\n```python\nitems[::-1]\n```"
             update["messages"] = [
@@ -92,7 +110,8 @@ def stats(kept: int, stage_reasons: list[tuple[str, str, int]]) -> list[StageSta
 
 
 def publish(store: DatasetStore, name: str, rows: pa.Table, reasons: list, parents: list[str]) -> Version:
-    return publish_version(store, name, rows, [rejects(reasons)], stats(rows.num_rows, reasons), {"n": 1}, "r", parents)
+    counts = stats(rows.num_rows, reasons)
+    return publish_version(store, name, rows, [rejects(reasons)], counts, {"n": 1}, "r", parents, card=write_card)
 
 
 V1_REASONS = [("magpie", "instruction_truncated", 4), ("heuristics", "judge_score_low", 2)]
@@ -104,7 +123,7 @@ def build(root: Path) -> Path:
     publish(store, "docs_corpus", corpus_table(), [], [])
     texts = [*questions(58), CODE_ROW, HTML_ROW]
     publish(store, "docs", sft_table(texts), V1_REASONS, [])
-    publish(store, "docs", sft_table([*texts[10:], *questions(5, start=100)]), V2_REASONS, ["docs_corpus@v1"])
+    publish(store, "docs", sft_table([*texts[10:], *EDITED, *UNLIKE]), V2_REASONS, ["docs_corpus@v1"])
     scored = sft_table(questions(3, start=200))
     parents = pa.array([[content_id(t)] for t in texts[:3]], pa.list_(pa.string()))
     scored = scored.set_column(scored.schema.get_field_index("parent_ids"), "parent_ids", parents)

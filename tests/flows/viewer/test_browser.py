@@ -7,7 +7,7 @@ import httpx
 
 from flows.catalog import query
 from schemas.rows import content_id
-from tests.flows.viewer.store import CODE_ROW, HTML_ROW, chunk_ids
+from tests.flows.viewer.store import CODE_ROW, EDITED, HTML_ROW, chunk_ids
 
 
 def sql(root, statement: str) -> list[tuple]:
@@ -84,8 +84,18 @@ def test_diff_of_two_versions(page, shot, served, store_root):
     assert page.inner_text("#removed-count") == str(sql(store_root, only.format(1, 2))[0][0]) == "10"
     reasons = column(page, "#diff-reasons tbody tr")
     assert "dedup\tnear_duplicate\t0\t3" in reasons and "magpie\tinstruction_truncated\t4\t1" in reasons
-    assert page.locator("#diff-added a.row-link").count() == 5
+    # near duplicates: v2's edits of v1 rows 3 and 7 (new ids) are shown as changed, not as added + removed
+    assert page.inner_text("#near-count") == "2" and page.inner_text("#pure-added-count") == "3"
+    rows = page.locator("#diff-near tbody tr").all()
+    near = {
+        tuple(r.locator(f"a.{k}").get_attribute("href").rsplit("/", 1)[1] for k in ("removed", "added")) for r in rows
+    }
+    assert near == {(content_id(old), content_id(new)) for new, old in EDITED.items()}
+    assert all(float(s) >= 0.8 for s in column(page, "#diff-near td.similarity"))
+    assert page.locator("#diff-added a.row-link").count() == 3 and page.locator("#diff-removed a.row-link").count() == 8
     shot("diff")
+    page.click("#diff-near a.added >> nth=0")
+    assert page.inner_text("#row-id") in {content_id(new) for new in EDITED}
 
 
 def test_filters_pages_and_the_versions_view(page, served, store_root):
