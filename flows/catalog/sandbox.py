@@ -40,7 +40,6 @@ def sandbox_config() -> dict[str, str | bool]:
         "allow_persistent_secrets": False,
         "python_enable_replacements": False,  # SQL cannot name the caller's Python variables
         "temp_directory": spill_dir(),
-        "enable_progress_bar": False,  # DuckDB's bar on stdout would break `query` output and the viewer's log
         "lock_configuration": True,  # last: nothing above can be changed from SQL afterwards
     }
 
