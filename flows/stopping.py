@@ -26,6 +26,7 @@ from generators.engines.spend import METER
 class _Watch:
     active = False  # ends_children_on_interrupt is on (a `synthloom run` in this process)
     signals = 0  # signals the Python-level handler saw while active
+    stopping = False  # the watcher saw a first signal: the run stops gracefully
 
 
 def _on_signal(signum: int, frame: Any) -> None:
@@ -58,7 +59,9 @@ def ends_children_on_interrupt(grace_s: float = KILL_AFTER_S) -> Iterator[None]:
     try:
         yield
     finally:
-        _Watch.active = False
+        if _Watch.stopping:  # a stopped run leaves engine batches behind: end vLLM's processes with it
+            kill_tree(os.getpid(), grace_s)
+        _Watch.active, _Watch.stopping = False, False
         signal.set_wakeup_fd(previous_fd)
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -72,6 +75,7 @@ def _watch_signals(r: int, err: int, grace_s: float) -> None:
             for _ in (b for b in data if b in (signal.SIGTERM, signal.SIGINT)):
                 seen += 1
                 if seen == 1:
+                    _Watch.stopping = True
                     METER.stop("interrupted", "Ctrl-C / SIGTERM")
                     line = "stopping: no new model calls; batches in flight finish, then what passed is published"
                     os.write(err, (line + " (press Ctrl-C again to stop at once, publishing nothing)\n").encode())

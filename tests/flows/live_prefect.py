@@ -64,10 +64,15 @@ def read_trace(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def scripted_engine(cfg) -> ScriptedEngine:
-    """Unique questions (so dedup keeps every run's rows); optionally slow, traced, with a child."""
+def start_child_once() -> None:
+    """With $SYNTHLOOM_TEST_ENGINE_CHILD=1: one child process per engine process, as vLLM's engine core."""
     if os.environ.get(CHILD_ENV) == "1" and not _children:
         _children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]))
+
+
+def scripted_engine(cfg) -> ScriptedEngine:
+    """Unique questions (so dedup keeps every run's rows); optionally slow, traced, with a child."""
+    start_child_once()
     return SlowEngine(
         lambda prompt, params: f"What is the story behind item {uuid.uuid4().hex[:10]}?",
         lambda messages, params: "A story long enough to keep as an answer.",

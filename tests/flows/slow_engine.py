@@ -62,6 +62,9 @@ def _noise() -> None:
 
 
 def engine(cfg) -> SlowEngine:
+    from tests.flows.live_prefect import start_child_once
+
+    start_child_once()  # with $SYNTHLOOM_TEST_ENGINE_CHILD=1, as vLLM's engine core
     if os.environ.get("SLOW_ENGINE_NOISE"):
         _noise()
 

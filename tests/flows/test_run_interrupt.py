@@ -82,15 +82,18 @@ def seeds(version) -> list[int]:
 def test_first_ctrl_c_publishes_what_passed_and_a_rerun_publishes_the_rest(tmp_path):
     _, env = slow_engine_env(tmp_path, delay_s=1.0)
     (tmp_path / "p.yaml").write_text(STOPPABLE)
-    first = start(tmp_path, "run1.log", env)
+    first = start(tmp_path, "run1.log", {**env, CHILD_ENV: "1"})
     deadline = time.monotonic() + 120
     while len(checkpoints(tmp_path, "magpie", "stoppable")) < 2:
         assert first.poll() is None and time.monotonic() < deadline, (tmp_path / "run1.log").read_text()[-2000:]
         time.sleep(0.2)
+    tree = descendants(first.pid)
     first.send_signal(signal.SIGINT)
     code = first.wait(timeout=120)
     log = (tmp_path / "run1.log").read_text()
     assert code == 130 and "stopped (Ctrl-C / SIGTERM)" in log, log[-2000:]
+    time.sleep(0.5)
+    assert tree and alive(tree) == [], "a graceful stop left the engine's processes behind"
     store = DatasetStore(tmp_path / "data" / "datasets")
     (cut,) = store.versions("stoppable")
     assert cut.manifest().stopped == "interrupted" and 0 < len(seeds(cut)) < N, seeds(cut)
