@@ -114,3 +114,23 @@ def test_the_card_says_what_it_cost_and_why_it_stopped(tmp_path):
     card = (cut.path / "card" / "README.md").read_text()
     assert "## Cost" in card and "**Stopped: budget**" in card and "max_tokens=300" in card
     assert "| per kept row |" in card and "| magpie |" in card
+
+
+@pytest.mark.parametrize(
+    ("stopped", "strict", "code"),
+    [(None, True, None), ("budget", False, None), ("budget", True, 3), ("interrupted", False, 130)],
+)
+def test_exit_codes_after_a_stop(stopped, strict, code, capsys):
+    import typer
+
+    from flows.cli import _exit_if_stopped
+
+    summary = {"stopped": stopped, "versions": ["capped@v1"], "ledger": {"stop_detail": "max_tokens=300 reached"}}
+    if code is None:
+        _exit_if_stopped(summary, strict)
+    else:
+        with pytest.raises(typer.Exit) as done:
+            _exit_if_stopped(summary, strict)
+        assert done.value.exit_code == code
+    err = capsys.readouterr().err
+    assert ("published what passed as capped@v1" in err) == (stopped is not None)
