@@ -349,7 +349,7 @@ def run_cmd(
     130 when interrupted). Run again (with a larger budget) to publish the rest as the next version.
     A second Ctrl-C stops at once and publishes nothing.
 
-    Example:  synthloom run examples/pipeline.yaml
+    Example:  synthloom run data/pipelines/demo.yaml --estimate
     """
     cfg = _load_pipeline(pipeline)
     if verbose:
@@ -533,7 +533,7 @@ def serve_cmd(
     `prefect server start`, then PREFECT_API_URL=http://127.0.0.1:4200/api. Stop with Ctrl-C or SIGTERM:
     the current run is cancelled (or finished: --on-stop finish) and no child process is left behind.
 
-    Example:  synthloom serve examples/pipeline.yaml --cron "0 3 * * *"
+    Example:  synthloom serve data/pipelines/demo.yaml --cron "0 3 * * *"
     """
     _check_serve_options(cron, every, overlap, on_stop)
     if cron is not None:
