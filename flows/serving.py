@@ -102,7 +102,9 @@ def serve(flow: Any, spec: ServeSpec) -> int:
     _stop_runner(runner, loop, thread, deadline - min(KILL_AFTER_S, spec.stop_grace_s / 2))
     term_wait = max(1.0, min(KILL_AFTER_S, deadline - time.monotonic()))
     left = kill_tree(os.getpid(), term_wait, also=before)
-    print(f"stopped{f' ({left} leftover processes killed)' if left else ''}", flush=True)
+    crashed = mark_crashed(deployment_id) if left else 0
+    note = f"; {crashed} run(s) it killed marked Crashed" if crashed else ""
+    print(f"stopped{f' ({left} leftover processes killed{note})' if left else ''}", flush=True)
     _exit_soon(spec.stop_grace_s)
     return 0
 
@@ -224,6 +226,30 @@ def _same_alive(p: psutil.Process) -> bool:
 def _union(a: Sequence[psutil.Process], b: Sequence[psutil.Process]) -> list[psutil.Process]:
     seen = {p.pid for p in a}
     return [*a, *(p for p in b if p.pid not in seen)]
+
+
+def mark_crashed(deployment_id: Any) -> int:
+    """Runs of this deployment still Running after the stop killed their processes (they had no time
+    to report): Crashed, with why, so no run stays Running forever. Nothing when the server is gone."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas import filters
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    by_deployment = filters.DeploymentFilter(id=filters.DeploymentFilterId(any_=[deployment_id]))
+    running = filters.FlowRunFilter(
+        state=filters.FlowRunFilterState(type=filters.FlowRunFilterStateType(any_=[StateType.RUNNING]))
+    )
+    try:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(deployment_filter=by_deployment, flow_run_filter=running)
+            for run in runs:
+                state = Crashed(message="synthloom serve stopped and ended this run's processes")
+                client.set_flow_run_state(run.id, state, force=True)
+            return len(runs)
+    except Exception as err:  # the server is gone or unreachable: nobody to tell
+        log.warning("could not mark the killed run(s) Crashed: %s", type(err).__name__)
+        return 0
 
 
 def _exit_soon(after_s: float) -> None:
