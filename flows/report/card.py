@@ -28,6 +28,7 @@ from flows.evals.card_section import teaches_section
 from flows.report.calibration import calibration_section
 from flows.report.cost import cost_section
 from flows.report.diversity import diversity_section
+from flows.report.markdown import cell, table
 from flows.store import Version
 from flows.store.datasets import parquet_batches
 from flows.store.tempdirs import temp_name
@@ -266,17 +267,6 @@ def _score_bars(scores: pa.ChunkedArray, path: Path) -> str:
 # --- markdown ---------------------------------------------------------------------------------
 
 
-def _cell(value: Any) -> str:
-    """A value safe inside a Markdown table cell."""
-    text = str(value).replace("\\", "\\\\").replace("|", "\\|")
-    return " ".join(text.split()) or " "
-
-
-def _table(head: list[str], body: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return lines + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in body] + [""]
-
-
 def _clip(text: str, limit: int = SAMPLE_CHARS) -> str:
     return text if len(text) <= limit else text[:limit].rstrip() + "…"
 
@@ -301,7 +291,7 @@ def _header(version: Version, m: Manifest) -> list[str]:
     ]
     title = [f"# {version.name} v{version.number}", "", f"Dataset card for `{version.ref}`.", ""]
     footer = ["The full manifest (config, files) is in [manifest.json](../manifest.json).", ""]
-    return title + _table(["field", "value"], info) + footer
+    return title + table(["field", "value"], info) + footer
 
 
 def _stages_section(m: Manifest) -> list[str]:
@@ -312,13 +302,13 @@ def _stages_section(m: Manifest) -> list[str]:
     ]
     if not body:
         return ["## Stages", "", "No stages recorded.", ""]
-    return ["## Stages", "", *_table(head, body)]
+    return ["## Stages", "", *table(head, body)]
 
 
 def _rejects_section(reasons: Reasons, images: dict[str, str]) -> list[str]:
     if not reasons:
         return ["## Rejection reasons", "", "No rejects.", ""]
-    lines = ["## Rejection reasons", "", *_table(["stage", "reason", "count"], [list(r) for r in reasons])]
+    lines = ["## Rejection reasons", "", *table(["stage", "reason", "count"], [list(r) for r in reasons])]
     return [*lines, f"![rejects by stage and reason]({images['rejects']})", ""]
 
 
@@ -344,7 +334,7 @@ def _samples_section(rows: _Rows, samples: int) -> list[str]:
             if key in TEXT_COLUMNS and value is not None:
                 lines += [f"**{key}**", "", *_fenced(_clip(value)), ""]
             elif key != "id":
-                lines += [f"**{key}**: {_cell(value)}", ""]
+                lines += [f"**{key}**: {cell(value)}", ""]
     return lines
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flows.report.markdown import table
 from schemas.manifest import Manifest
 
 STOPS = {
@@ -31,7 +32,7 @@ def cost_section(m: Manifest) -> list[str]:
             "",
         ]
     per = ledger.get("per_kept_row") or {}
-    lines += _rows_table(
+    lines += _table(
         ["", "prompt tokens", "completion tokens", "USD"],
         [
             ["all stages", ledger["prompt_tokens"], ledger["completion_tokens"], _usd(ledger.get("cost_usd"))],
@@ -43,6 +44,10 @@ def cost_section(m: Manifest) -> list[str]:
     return lines
 
 
+def _table(head: list[str], body: list[list[Any]]) -> list[str]:
+    return table(head, [["" if v is None else v for v in row] for row in body])  # no "None" cells
+
+
 def _spend_lines(ledger: dict[str, Any]) -> list[str]:
     run, budget = ledger.get("this_run") or {}, ledger.get("budget")
     spent = f"{run.get('prompt_tokens', 0)}+{run.get('completion_tokens', 0)} new tokens, {_usd(run.get('usd'))}"
@@ -51,8 +56,3 @@ def _spend_lines(ledger: dict[str, Any]) -> list[str]:
         caps = ", ".join(f"{k} {v:g}" for k, v in budget.items() if v is not None)
         line += f", against the budget: {caps}"
     return [line + ".", ""]
-
-
-def _rows_table(head: list[str], body: list[list[Any]]) -> list[str]:
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return out + ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in body] + [""]

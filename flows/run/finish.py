@@ -242,9 +242,11 @@ def publish_run(run: PipelineRun, plan: Plan, outs: list[ShardOut], run_key: str
             config["finished_shards"] = [o.chain[0][1] for o in run.fresh(outs)]
         with scratch_dir(store.root / name) as scratch:
             g = gather(run, plan, outs, Spill(scratch / "rejects.arrow", REJECT_SCHEMA))
-            rows = trimmed(run, g, filter_all(run, store, g, scratch), scratch, outs)
-            if run.rounds is not None and run.rounds.get("by_source") is not None:
-                config["target"] = {**run.rounds, "published_by_source": per_source(rows, row_sources(run, outs))}
+            wanted = goals(run)
+            sources = row_sources(run, outs) if wanted is not None and POOL not in wanted else {}
+            rows = trimmed(run, g, filter_all(run, store, g, scratch), scratch, sources)
+            if sources and run.rounds is not None:
+                config["target"] = {**run.rounds, "published_by_source": per_source(rows, sources)}
             latest = store.versions(name)
             parents = [*([latest[-1].ref] if latest else []), *plan.inputs]
             stages = list(g.stages.values())
@@ -306,14 +308,14 @@ def per_source(rows: Spill | pa.Table, sources: dict[str, str]) -> dict[str, int
     return counts
 
 
-def trimmed(run: PipelineRun, g: Gathered, rows: Spill, scratch: Path, outs: list[ShardOut]) -> Spill:
+def trimmed(run: PipelineRun, g: Gathered, rows: Spill, scratch: Path, sources: dict[str, str]) -> Spill:
     """With a target: the first N rows (rounds and shards in plan order, so the same every time) of
-    the pipeline, or of each source with its own target_rows; the rest become rejects `over_target`
-    of a `target` stage."""
+    the pipeline, or of each source with its own target_rows (`sources`: row id -> source, from
+    row_sources; empty for the pipeline's target); the rest become rejects `over_target` of a
+    `target` stage."""
     wanted = goals(run)
     if wanted is None:
         return rows
-    sources = row_sources(run, outs) if POOL not in wanted else {}
     out, seen = Spill(scratch / "target.arrow", rows.schema), {}
     for batch in rows.to_batches():
         table = pa.Table.from_batches([batch])
