@@ -379,15 +379,8 @@ def run_in_process(run: PipelineRun) -> list[Version]:
 
 
 def _in_process(run: PipelineRun, plan: Plan) -> tuple[list[ShardOut], list[ShardOut]]:
-    every, finals = [], []
-    for shard in plan.shards:
-        out = run.generate(shard)
-        every.append(out)
-        for stage in run.shard_stages():
-            out = run.step(stage.name, out)
-            every.append(out)
-        finals.append(out)
-    return every, finals
+    finals = [run.shard(shard) for shard in plan.shards]
+    return finals, finals  # run_in_process keeps no per-task summary: the shards' last outs serve both
 
 
 def published_refs(run: PipelineRun, run_key: str) -> list[str] | None:
