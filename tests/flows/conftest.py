@@ -17,3 +17,14 @@ def prefect_server():
 def _prefect_for_flows(request):
     if request.node.get_closest_marker("flow") is not None:
         request.getfixturevalue("prefect_server")
+
+
+@pytest.fixture(scope="session")
+def live_api(tmp_path_factory):
+    """A real `prefect server start` with its scheduler (tests/flows/live_prefect.py), started once
+    (~20 s) and shared by the `serve` tests; each uses its own deployment name. A test that stops the
+    server starts its own instead."""
+    from tests.flows.live_prefect import prefect_server as live_server
+
+    with live_server(tmp_path_factory.mktemp("live-server")) as (url, _):
+        yield url

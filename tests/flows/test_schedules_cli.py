@@ -54,3 +54,12 @@ def test_serve_with_no_server_answering_says_so(tmp_path):
     with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
         code, out = run("serve", str(tmp_path / "p.yaml"), "--every", "60", data_dir=tmp_path)
     assert code == 2 and "no Prefect server answers at PREFECT_API_URL=http://127.0.0.1:9/api" in out
+
+
+def test_cron_and_every_become_prefects_schedules():
+    from flows.serving import make_schedule
+
+    cron = make_schedule("0 3 * * *", None, "Europe/Paris")
+    assert (cron.cron, cron.timezone) == ("0 3 * * *", "Europe/Paris")
+    every = make_schedule(None, 90, "UTC")
+    assert every.interval.total_seconds() == 90

@@ -2,7 +2,7 @@
 home and SQLite database), serve as a subprocess with a scripted engine, and no run_deployment:
 two scheduled runs publish v1 and v2, and v2's manifest names v1. (With SQLAlchemy 2.1 the
 server's scheduler fails every loop and no run is ever scheduled: this test times out.)
-Slow (a server, serve, two flow-run processes): about a minute."""
+Slow (serve, two flow-run processes; the server is the session's `live_api`): about a minute."""
 
 from __future__ import annotations
 
@@ -12,23 +12,23 @@ import subprocess
 import pytest
 
 from flows.store import DatasetStore
-from tests.flows.live_prefect import BIN, PIPELINE, prefect_server, serve_env, start_serve, stop_group, wait_until
+from tests.flows.live_prefect import BIN, PIPELINE, serve_env, start_serve, stop_group, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.flow]
 
 
-def test_the_scheduler_fires_serve_runs_that_publish_v1_then_v2(tmp_path):
+def test_the_scheduler_fires_serve_runs_that_publish_v1_then_v2(tmp_path, live_api):
     (tmp_path / "p.yaml").write_text(PIPELINE)
     store = DatasetStore(tmp_path / "data" / "datasets")
     log = tmp_path / "serve.log"
-    with prefect_server(tmp_path) as (api, _):
-        args = [str(tmp_path / "p.yaml"), "--every", "10", "--data-dir", str(tmp_path / "data"), "--name", "ticks"]
-        proc = start_serve(args, serve_env(api, tmp_path), log)
-        try:
-            wait_until(lambda: len(store.versions("ticks")) >= 2, 240, "two scheduled runs to publish", proc, log)
-            report, text = schedules(serve_env(api, tmp_path), "--json"), schedules(serve_env(api, tmp_path))
-        finally:
-            stop_group(proc)
+    args = [str(tmp_path / "p.yaml"), "--every", "10", "--data-dir", str(tmp_path / "data"), "--name", "ticks"]
+    proc = start_serve(args, serve_env(live_api, tmp_path), log)
+    try:
+        wait_until(lambda: len(store.versions("ticks")) >= 2, 240, "two scheduled runs to publish", proc, log)
+        env = serve_env(live_api, tmp_path)
+        report, text = schedules(env, "--json", "--name", "ticks"), schedules(env, "--name", "ticks")
+    finally:
+        stop_group(proc)
     v1, v2 = store.versions("ticks")[:2]
     assert v1.manifest().parent_versions == [] and v2.manifest().parent_versions == ["ticks@v1"]
     assert v1.manifest().config["tag"] != v2.manifest().config["tag"]  # each scheduled time samples anew

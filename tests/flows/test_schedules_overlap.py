@@ -14,7 +14,6 @@ from tests.flows.live_prefect import (
     SLEEP_ENV,
     TRACE_ENV,
     flow_runs,
-    prefect_server,
     read_trace,
     serve_env,
     start_serve,
@@ -27,19 +26,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.flow]
 RAN = ("RUNNING", "COMPLETED")  # a skipped tick is Cancelled with start == end: it never ran
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    with prefect_server(tmp_path_factory.mktemp("server")) as (url, _):
-        yield url
-
-
 def engine_intervals(trace: list[dict]) -> list[tuple[float, float]]:
     starts = {e["pid"]: e["t"] for e in trace if e["event"] == "start"}
     return sorted((starts[e["pid"]], e["t"]) for e in trace if e["event"] == "end")
 
 
 @pytest.mark.parametrize("overlap", ["queue", "skip"])
-def test_a_slow_run_never_overlaps_the_next_tick(api, tmp_path, overlap):
+def test_a_slow_run_never_overlaps_the_next_tick(live_api, tmp_path, overlap):
+    api = live_api
     (tmp_path / "p.yaml").write_text(PIPELINE)
     trace, log = tmp_path / "trace.jsonl", tmp_path / "serve.log"
     env = serve_env(api, tmp_path, **{SLEEP_ENV: "8", TRACE_ENV: str(trace)})

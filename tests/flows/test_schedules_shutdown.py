@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from contextlib import nullcontext
 
 import pytest
 
@@ -29,11 +30,16 @@ from tests.flows.live_prefect import (
 pytestmark = [pytest.mark.integration, pytest.mark.flow]
 
 
+def server_for(tmp_path, request, own: bool):
+    """The session's live server, or (for the case that stops it) one of this test's own."""
+    return prefect_server(tmp_path) if own else nullcontext((request.getfixturevalue("live_api"), None))
+
+
 @pytest.mark.parametrize(("sig", "server_gone"), [(signal.SIGTERM, False), (signal.SIGINT, True)])
-def test_a_signal_during_a_run_stops_serve_and_its_whole_process_tree(tmp_path, sig, server_gone):
+def test_a_signal_during_a_run_stops_serve_and_its_whole_process_tree(tmp_path, sig, server_gone, request):
     (tmp_path / "p.yaml").write_text(PIPELINE)
     trace, log = tmp_path / "trace.jsonl", tmp_path / "serve.log"
-    with prefect_server(tmp_path) as (api, server):
+    with server_for(tmp_path, request, own=server_gone) as (api, server):
         env = serve_env(api, tmp_path, **{SLEEP_ENV: "300", TRACE_ENV: str(trace), CHILD_ENV: "1"})
         args = [str(tmp_path / "p.yaml"), "--every", "30", "--name", "stop", "--stop-grace", "10"]
         proc = start_serve([*args, "--data-dir", str(tmp_path / "data")], env, log)
@@ -63,10 +69,10 @@ def test_a_signal_during_a_run_stops_serve_and_its_whole_process_tree(tmp_path, 
         assert state in ("CANCELLED", "CRASHED"), runs
 
 
-def test_on_stop_finish_lets_the_current_run_publish_then_exits(tmp_path):
+def test_on_stop_finish_lets_the_current_run_publish_then_exits(tmp_path, live_api):
     (tmp_path / "p.yaml").write_text(PIPELINE)
     trace, log = tmp_path / "trace.jsonl", tmp_path / "serve.log"
-    with prefect_server(tmp_path) as (api, _):
+    with nullcontext((live_api, None)) as (api, _):
         env = serve_env(api, tmp_path, **{SLEEP_ENV: "10", TRACE_ENV: str(trace), CHILD_ENV: "1"})
         args = [str(tmp_path / "p.yaml"), "--every", "60", "--name", "finish", "--on-stop", "finish"]
         proc = start_serve([*args, "--data-dir", str(tmp_path / "data")], env, log)

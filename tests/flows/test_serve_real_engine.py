@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from tests.flows.live_prefect import prefect_server, serve_env, start_serve, stop_group, wait_until
+from tests.flows.live_prefect import serve_env, start_serve, stop_group, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.flow]
 
@@ -41,31 +41,30 @@ def vllm_processes(session: int) -> list[str]:
     return out
 
 
-def test_sigterm_to_serve_ends_vllms_engine_processes(tmp_path):
+def test_sigterm_to_serve_ends_vllms_engine_processes(tmp_path, live_api):
     (tmp_path / "p.yaml").write_text(PIPELINE)
     log = tmp_path / "serve.log"
-    with prefect_server(tmp_path) as (api, _):
-        env = serve_env(api, tmp_path)
-        env.pop("SYNTHLOOM_ENGINE_FACTORY")  # the real embedded engine, not a stand-in
-        args = [str(tmp_path / "p.yaml"), "--every", "30", "--name", "realstop", "--stop-grace", str(GRACE)]
-        proc = start_serve([*args, "--data-dir", str(tmp_path / "data")], env, log)
-        try:
-            wait_until(lambda: vllm_processes(proc.pid), 400, "vLLM's engine core to start", proc, log)
-            time.sleep(3)  # let the engine start its work
-            before = vllm_processes(proc.pid)
-            core = next(psutil.Process(int(x.split()[0])) for x in before if "EngineCore" in x)
-            os.kill(core.ppid(), signal.SIGKILL)  # the flow-run process dies: vLLM's processes are orphans now
-            time.sleep(2)
-            started = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(timeout=GRACE + 30)
-            took = time.monotonic() - started
-            deadline = started + GRACE
-            while vllm_processes(proc.pid) and time.monotonic() < deadline:
-                time.sleep(0.5)
-            left = vllm_processes(proc.pid)
-        finally:
-            stop_group(proc)
+    env = serve_env(live_api, tmp_path)
+    env.pop("SYNTHLOOM_ENGINE_FACTORY")  # the real embedded engine, not a stand-in
+    args = [str(tmp_path / "p.yaml"), "--every", "30", "--name", "realstop", "--stop-grace", str(GRACE)]
+    proc = start_serve([*args, "--data-dir", str(tmp_path / "data")], env, log)
+    try:
+        wait_until(lambda: vllm_processes(proc.pid), 400, "vLLM's engine core to start", proc, log)
+        time.sleep(3)  # let the engine start its work
+        before = vllm_processes(proc.pid)
+        core = next(psutil.Process(int(x.split()[0])) for x in before if "EngineCore" in x)
+        os.kill(core.ppid(), signal.SIGKILL)  # the flow-run process dies: vLLM's processes are orphans now
+        time.sleep(2)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=GRACE + 30)
+        took = time.monotonic() - started
+        deadline = started + GRACE
+        while vllm_processes(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        left = vllm_processes(proc.pid)
+    finally:
+        stop_group(proc)
     assert before, "no vLLM process seen"
     assert left == [], f"vLLM processes left {GRACE}s after SIGTERM: {left}\n{log.read_text()[-3000:]}"
     assert code == 0 and took <= GRACE + 10, (code, took, log.read_text()[-2000:])  # serve itself exits soon after
