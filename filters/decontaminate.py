@@ -106,12 +106,16 @@ class DecontamConfig(Frozen):
         return self.sources + (eval_suite_sources() if self.eval_suite else ())
 
 
+# synthloom's eval suite (flows/evals/suite.py reads the same files): found by path, not imported, so
+# filters/ stays below flows/. tests/flows/evals/test_suite.py checks the two agree.
+EVAL_SUITE_DIR = Path(__file__).resolve().parents[1] / "flows" / "evals" / "suite"
+EVAL_SUITE = "core"
+
+
 def eval_suite_sources() -> tuple[BenchmarkSource, ...]:
     """The suite `synthloom eval` scores (instructions and reference answers, if_pass prompts): a training
     row that copies it would inflate the eval of the version it lands in."""
-    from flows.evals.suite import DEFAULT_SUITE, suite_files
-
-    ref, instruct = suite_files(DEFAULT_SUITE)
+    ref, instruct = EVAL_SUITE_DIR / f"{EVAL_SUITE}_ref.jsonl", EVAL_SUITE_DIR / f"{EVAL_SUITE}_if.jsonl"
     return (
         BenchmarkSource(path=ref, name="synthloom_eval_ref", text_fields=("instruction", "reference")),
         BenchmarkSource(path=instruct, name="synthloom_eval_if", text_fields=("prompt",)),

@@ -14,9 +14,8 @@ from typing import Any, TypeVar
 
 import typer
 
-from flows.main import DEBUG_ENV, VERBOSE_ENV
-from flows.main import debug as _debug
-from flows.main import main as main  # the entry point (flows/main.py); kept importable from here
+from flows.console import DEBUG_ENV, VERBOSE_ENV
+from flows.console import debug as _debug
 from schemas.errors import SynthloomError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -885,7 +884,7 @@ def query_cmd(
 
     Example:  synthloom query "SELECT version, count(*) FROM demo_all GROUP BY 1"
     """
-    from flows.main import query_and_print
+    from flows.console import query_and_print
 
     if fmt not in ("table", "csv", "json"):
         raise typer.BadParameter(f"--format must be table, csv or json, not {fmt!r}")
@@ -945,4 +944,4 @@ def judge_calibrate(
 
 
 if __name__ == "__main__":
-    main()
+    app()

@@ -5,14 +5,13 @@ it prints, fails and exits exactly as the full CLI does. Every other call goes t
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-DEBUG_ENV = "SYNTHLOOM_DEBUG"
-VERBOSE_ENV = "SYNTHLOOM_VERBOSE"
+from flows.console import DEBUG_ENV, VERBOSE_ENV, debug, query_and_print
+
 _QUERY_OPTIONS = {"--format": "fmt", "-f": "fmt", "--data-dir": "data_dir"}
 
 
@@ -60,10 +59,6 @@ def query_args(args: list[str]) -> tuple[str, str, Path] | None:
     return positional[0], values["fmt"], Path(values["data_dir"])
 
 
-def debug() -> bool:
-    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
-
-
 def run_query(sql: str, fmt: str, data_dir: Path) -> int:
     """Run one read-only statement and print it; the exit code (2 for a user error: one line on stderr)."""
     from schemas.errors import SynthloomError
@@ -76,33 +71,6 @@ def run_query(sql: str, fmt: str, data_dir: Path) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
-
-
-def query_and_print(sql: str, fmt: str, data_dir: Path, warn: Any) -> None:
-    from flows.catalog import query, sql_error
-    from flows.catalog.query import RUN_ERRORS
-
-    rel = query(data_dir / "datasets", sql, warn=warn)
-    try:
-        print_relation(rel, fmt)
-    except RUN_ERRORS as err:  # errors found while fetching: a bad cast, a damaged file
-        raise sql_error(err) from None
-
-
-def print_relation(rel: Any, fmt: str) -> None:
-    if fmt == "table":
-        rel.show(max_width=200)
-        return
-    cols, rows = rel.columns, rel.fetchall()
-    if fmt == "json":
-        for r in rows:
-            print(json.dumps(dict(zip(cols, r, strict=True)), default=str, ensure_ascii=False))
-    else:
-        import csv
-
-        w = csv.writer(sys.stdout)
-        w.writerow(cols)
-        w.writerows(rows)
 
 
 class NoPandas:

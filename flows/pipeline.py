@@ -23,7 +23,7 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import deployment, flow_run
 
 from flows import progress
-from flows.evals.config import EvalConfig
+from flows.eval_config import EvalConfig
 from flows.run.config import PipelineConfig
 from flows.run.core import EngineFactory, PipelineRun, ShardOut, default_engine
 from flows.run.finish import continued, count_passing, publish_run, published_refs, run_summary
@@ -83,7 +83,7 @@ def evaluated(run: PipelineRun, ref: str) -> str | None:
     that failed evaluates then). An eval that fails leaves the version published and says why."""
     if run.cfg.eval is None:
         return None
-    from flows.evals.results import latest_eval
+    from flows.store.evals import latest_eval
 
     stopped = DatasetStore(run.root).get(ref).manifest().stopped
     if stopped is not None:

@@ -6,7 +6,7 @@ View `versions`: one row per dataset version (counts, parents, config hash, stag
 problems). View `trainings`: one row per trainer hand-off (flows/train.py), read from
 <root>/.catalog/trainings/*.json, present once one exists. `versions`/`trainings` become
 `_versions`/`_trainings` if a dataset has that name. View `evals`: one row per model x metric of each
-`synthloom eval` (flows/evals/results.py), read from <root>/<dataset>/evals/*.parquet, present once one
+`synthloom eval` (flows/store/evals.py), read from <root>/<dataset>/evals/*.parquet, present once one
 exists. A corrupt version is left out with a warning.
 
 Modules: sandbox (the locked-down connection), scan (which files, checked cheaply), tables (JSON

@@ -18,8 +18,8 @@ import pyarrow.dataset as arrow_ds
 from flows.catalog.sandbox import sandboxed_connection
 from flows.catalog.scan import VersionScan, arrow_dataset, scan_versions
 from flows.catalog.tables import trainings_table, versions_table
-from flows.evals.results import eval_files
 from flows.store import DatasetStore
+from flows.store.evals import eval_files
 
 EVALS = "evals"
 TRAININGS = "trainings"

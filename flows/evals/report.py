@@ -6,8 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flows.evals.results import LOWER_IS_BETTER, Comparison
+from flows.evals.compare import Comparison
 from flows.evals.runner import EvalOutcome
+from flows.store.evals import LOWER_IS_BETTER
 
 Echo = Callable[[str], None]
 
@@ -47,12 +48,13 @@ def print_comparison(ref_a: str, ref_b: str, found: list[Comparison], echo: Echo
 
 def run_command(refs: list[str], overrides: dict[str, Any], config: Path | None, root: Path, echo: Echo) -> None:
     """`synthloom eval REF` or `synthloom eval compare A B` (flows/cli.py hands its arguments here)."""
-    from flows.evals.runner import EvalConfig, run_eval
+    from flows.eval_config import EvalConfig
+    from flows.evals.runner import run_eval
     from schemas.config import load_config
     from schemas.errors import ConfigError
 
     if refs[:1] == ["compare"] and len(refs) == 3:
-        from flows.evals.results import compare
+        from flows.evals.compare import compare
 
         try:
             print_comparison(refs[1], refs[2], compare(root, refs[1], refs[2]), echo)

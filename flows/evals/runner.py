@@ -21,13 +21,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flows.eval_config import EvalConfig
 from flows.evals.checkers import passes
-from flows.evals.config import EvalConfig
 from flows.evals.judging import judge_note
-from flows.evals.results import EVAL_SCHEMA, ITEM_SCHEMA, write_eval
 from flows.evals.stats import bootstrap_delta, bootstrap_mean
 from flows.evals.suite import Suite, load_suite
 from flows.store import DatasetStore, Version
+from flows.store.evals import EVAL_SCHEMA, ITEM_SCHEMA, write_eval
 from flows.train import TrainingRecord, train
 from schemas.rows import utc_now
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from pydantic import Field
 
+from flows.eval_config import DEFAULT_SUITE
 from flows.evals.checkers import Constraint
 from schemas.config import Frozen
 from schemas.errors import ConfigError, DatasetError
 
 SUITE_DIR = Path(__file__).parent / "suite"
-DEFAULT_SUITE = "core"
 KINDS = ("coding", "math", "writing", "advice", "facts", "reasoning", "multistep")
 
 

@@ -3,7 +3,7 @@
 The card is rendered into a temp dir beside it (`card.tmp-<host>-<pid>-<id>`) and renamed into place, so a
 crash never leaves a half card. It depends only on the version's own files (no clock, sorted
 everything), so regenerating a card gives the same bytes, except "What it teaches", which reads the
-dataset's evals/ (flows/evals/card_section.py; `synthloom eval` redraws the card). No Prefect here.
+dataset's evals/ (flows/report/teaches.py; `synthloom eval` redraws the card). No Prefect here.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flows.evals.card_section import teaches_section
 from flows.report.calibration import calibration_section
 from flows.report.cost import cost_section
 from flows.report.diversity import diversity_section
 from flows.report.markdown import cell, table
+from flows.report.teaches import teaches_section
 from flows.store import Version
 from flows.store.datasets import parquet_batches
 from flows.store.tempdirs import temp_name

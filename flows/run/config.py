@@ -27,7 +27,7 @@ from filters.dedup import DedupConfig
 from filters.heuristics import HeuristicsConfig
 from filters.judge import JudgeConfig
 from filters.semantic import SemanticDedupConfig
-from flows.evals.config import EvalConfig
+from flows.eval_config import EvalConfig
 from flows.run.user_stages import BUILT_IN, StageEntry, check_order
 from flows.sources import Source
 from flows.store import check_name

@@ -7,7 +7,7 @@ import sys
 import time
 
 import flows.run.core
-from flows.cli import main
+from flows.main import main
 from tests.fakes import ScriptedEngine
 
 DELAY_S = 0.5

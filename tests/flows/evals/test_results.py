@@ -5,12 +5,14 @@ from pathlib import Path
 import pytest
 
 from flows.catalog import query
+from flows.eval_config import EvalConfig
+from flows.evals.compare import compare
 from flows.evals.judging import judge_note
-from flows.evals.results import compare, eval_files, latest_eval, write_eval
-from flows.evals.runner import EvalConfig, Scores, item_rows, metric_rows
+from flows.evals.runner import Scores, item_rows, metric_rows
 from flows.evals.suite import load_suite
 from flows.report import write_card
 from flows.store import DatasetStore
+from flows.store.evals import eval_files, latest_eval, write_eval
 from flows.train import TrainingRecord
 from schemas.rows import utc_now
 from tests.flows.store.test_datasets import publish

@@ -80,3 +80,11 @@ def _other(tmp_path: Path) -> Path:
     path = tmp_path / "other.jsonl"
     path.write_text(json.dumps({"question": "An unrelated benchmark question about the colour of ripe bananas."}))
     return path
+
+
+def test_decontamination_indexes_the_files_the_eval_reads():
+    from filters.decontaminate import eval_suite_sources
+    from flows.eval_config import DEFAULT_SUITE
+    from flows.evals.suite import suite_files
+
+    assert tuple(s.path for s in eval_suite_sources()) == suite_files(DEFAULT_SUITE)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flows.evals.results import LOWER_IS_BETTER, latest_eval
 from flows.store import Version
+from flows.store.evals import LOWER_IS_BETTER, latest_eval
 
 TITLE = "## What it teaches"
 PLOT = "teaches.png"

@@ -1,20 +1,18 @@
 """Where eval results live: <root>/<dataset>/evals/<eval_id>.parquet (one row per model x metric) and
 <root>/<dataset>/evals/items/<eval_id>.parquet (one row per model x metric x suite item, with the
 generated text). Files are written under a hidden temp name, then renamed. The catalog's `evals` view
-reads every committed metrics file (flows/catalog/views.py). pyarrow only: no model libraries here.
+reads every committed metrics file (flows/catalog/views.py); the card's "What it teaches" section
+(flows/report/teaches.py) reads the newest. `synthloom eval` (flows/evals/) writes them. pyarrow only.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from flows.evals.stats import Estimate, bootstrap_delta, bootstrap_mean
 
 EVALS = "evals"
 ITEMS = "items"
@@ -101,29 +99,3 @@ def item_values(root: Path | str, dataset: str, eval_id: str, model: str, metric
     path = evals_dir(root, dataset) / ITEMS / f"{eval_id}.parquet"
     rows = pq.read_table(path).to_pylist() if path.is_file() else []
     return {r["item_id"]: r["value"] for r in rows if r["model"] == model and r["metric"] == metric}
-
-
-@dataclass(frozen=True)
-class Comparison:
-    metric: str
-    a: Estimate
-    b: Estimate
-    delta: Estimate  # b - a, paired by item
-
-
-def compare(root: Path | str, ref_a: str, ref_b: str) -> list[Comparison]:
-    """The tuned models of the newest evals of two versions, metric by metric, paired over shared items."""
-    a, b = latest_eval(root, ref_a), latest_eval(root, ref_b)
-    if a is None or b is None:
-        missing = ref_a if a is None else ref_b
-        raise LookupError(f"no eval of {missing}: run `synthloom eval {missing}` first")
-    ids = a.column("eval_id")[0].as_py(), b.column("eval_id")[0].as_py()
-    out = []
-    for metric in ("ref_nll", "if_pass"):
-        va = item_values(root, ref_a.split("@")[0], ids[0], "tuned", metric)
-        vb = item_values(root, ref_b.split("@")[0], ids[1], "tuned", metric)
-        shared = sorted(va.keys() & vb.keys())
-        if shared:
-            xa, xb = [va[i] for i in shared], [vb[i] for i in shared]
-            out.append(Comparison(metric, bootstrap_mean(xa), bootstrap_mean(xb), bootstrap_delta(xb, xa)))
-    return out

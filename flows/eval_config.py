@@ -1,5 +1,6 @@
 """What `synthloom eval` reads (--config) and a pipeline's `eval:` section: a plain config, importable
-without Prefect or any model library (flows/evals/runner.py runs it)."""
+without Prefect or any model library (flows/evals/runner.py runs it), so the run core validates a
+pipeline's `eval:` before any model loads. Beside flows/train_config.py for the same reason."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from flows.evals.suite import DEFAULT_SUITE
 from flows.train_config import LoraSettings, TrainConfig
 from schemas.config import Frozen
+
+DEFAULT_SUITE = "core"  # flows/evals/suite/core_*.jsonl
 
 
 class EvalConfig(Frozen):
