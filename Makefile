@@ -36,9 +36,10 @@ chromium:
 			|| echo "warning: installing Chromium failed (see above)"; }
 	@test -x /usr/bin/chromium || echo "no /usr/bin/chromium: the browser tests will be skipped"
 
+# Two lanes (tests/conftest.py): the scheduler-driven serve tests, which mostly wait, beside the rest.
 test: install chromium
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 unit: install chromium
 	$(BIN)/pytest -m "not integration"
