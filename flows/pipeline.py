@@ -1,7 +1,8 @@
 """Prefect flows (the only modules that import Prefect are this one and flows/train.py, runners.py,
 serving.py, schedules.py). `pipeline_flow` is the whole DAG of one pipeline config, and the only
 way data is generated or transformed: `synthloom run` and every one-off command (flows/run/one_off.py)
-run it. Per shard: the source's task, then each shard stage's task (judge, heuristics, ...), then
+run it. It follows the one run order (flows/run/order.py) with Prefect tasks as its dispatch: per
+shard the source's task, then each shard stage's task (judge, heuristics, ...), then
 merge/dedup/decontaminate/publish."""
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,9 @@ from flows import progress
 from flows.eval_config import EvalConfig
 from flows.run.config import PipelineConfig
 from flows.run.core import EngineFactory, PipelineRun, ShardOut, default_engine
-from flows.run.finish import continued, count_passing, publish_run, published_refs, run_summary
+from flows.run.finish import count_passing, publish_run, run_summary
+from flows.run.order import Dispatch, run_pipeline
 from flows.run.plan import Plan, Shard
-from flows.run.rounds import run_rounds
 from flows.runners import shard_task_options, task_runner_for
 from flows.stopping import graceful_stop_here
 from flows.store import DatasetStore, Version
@@ -178,55 +178,46 @@ def release(run: PipelineRun, cfg: EngineConfig) -> None:
 
 @flow(name="synthloom-pipeline-shards", validate_parameters=False)
 def shards_flow(run: PipelineRun) -> dict[str, Any]:
-    """Plan shards, run shard x stage tasks (on the configured task runner), publish. With a judge on
-    another model that does not fit beside the generator: every shard generates, the generator is
-    freed, then every shard is judged."""
+    """The run order of flows/run/order.py with shard x stage tasks on the configured task runner. With
+    a judge on another model that does not fit beside the generator: every shard generates, the
+    generator is freed, then every shard is judged."""
     started = time.perf_counter()
     graceful_stop_here()  # `synthloom run`: the first Ctrl-C / SIGTERM stops like a budget (flows/serving.py)
     prog = progress.current()
-    plan = run.plan()
-    run_key = run.run_key(plan)
-    done = published_refs(run, run_key)
-    if done is not None:
-        get_run_logger().info("this run (key %s) is already published: %s", run_key[:12], ", ".join(done))
-        summary = run_summary(done, [], time.perf_counter() - started, already_published=True, engines=run.engines())
-        return {**summary, "eval": evaluated(run, done[0])}
-    run = continued(run, run_key)
     placement = judge_placement(run)
     sequential = placement is not None and placement.mode == "sequential"
-    prog.phase("calibrating the judge" if run.needs_judge_gate() else "")
-    run, gate_result = run.gated()  # before any generation: a judge that cannot filter stops the run here
-    prog.phase("")
-    if gate_result is not None:
-        get_run_logger().info(gate_result.note())
-    if sequential:
-        release(run, run.judge_engine_config())  # the gate loaded it to calibrate; generation comes first
-    execute = functools.partial(_run_shards, sequential=sequential)
-    task_outs, outs, plan, rounds = run_rounds(run, plan, execute, _count_passing)
-    if rounds is not None:
-        run = replace(run, rounds=rounds.entry())
-        get_run_logger().info(rounds.line())
-    prog.phase("merge, dedup, decontaminate, publish")
-    publish_started = time.perf_counter()
-    versions = publish_run_task(run, plan, outs, run_key)
-    publish_seconds = time.perf_counter() - publish_started
+    dispatch = Dispatch(
+        shards=functools.partial(_run_shards, sequential=sequential),
+        count=_count_passing,
+        publish=publish_run_task,
+        before_shards=(lambda r: release(r, r.judge_engine_config())) if sequential else _no_release,
+        phase=prog.phase,
+        log=lambda line: get_run_logger().info(line),
+    )
+    ran = run_pipeline(run, dispatch)
+    refs = [v.ref for v in ran.versions]
+    if ran.already_published:
+        summary = run_summary(refs, [], time.perf_counter() - started, already_published=True, engines=run.engines())
+        return {**summary, "eval": evaluated(ran.run, refs[0])}
+    run = ran.run
     llm = {s.name for s in run.cfg.sources} | {s.name for s in run.shard_stages() if s.engine is not None}
-    wall = time.perf_counter() - started
-    note = gate_result.note() if gate_result is not None else None
-    judge_line = placement.line() if placement is not None else None
     return run_summary(
-        [v.ref for v in versions],
-        task_outs,
-        wall,
+        refs,
+        ran.task_outs,
+        time.perf_counter() - started,
         llm,
-        publish_seconds,
-        judge_gate=note,
-        judge_engine=judge_line,
+        ran.publish_seconds,
+        judge_gate=ran.gate.note() if ran.gate is not None else None,
+        judge_engine=placement.line() if placement is not None else None,
         engines=run.engines(),
-        target=rounds.line() if rounds is not None else None,
-        stopped=versions[0].manifest().stopped,
-        ledger=versions[0].manifest().ledger,
-    ) | {"eval": evaluated(run, versions[0].ref)}
+        target=ran.rounds,
+        stopped=ran.versions[0].manifest().stopped,
+        ledger=ran.versions[0].manifest().ledger,
+    ) | {"eval": evaluated(run, refs[0])}
+
+
+def _no_release(run: PipelineRun) -> None:
+    return None
 
 
 def _run_shards(run: PipelineRun, plan: Plan, sequential: bool) -> tuple[list[ShardOut], list[ShardOut]]:

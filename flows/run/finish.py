@@ -24,14 +24,14 @@ from flows.run.core import PipelineRun, ShardOut
 from flows.run.indexes import dedup_index_dir, index_against, semantic_index_dir, sync_index, sync_semantic_index
 from flows.run.ledger import run_ledger
 from flows.run.plan import Plan
-from flows.run.rounds import POOL, goals, run_rounds
+from flows.run.rounds import POOL, goals
 from flows.store import DatasetStore, Version
 from flows.store.datasets import parquet_batches
 from flows.store.publish import publish_version
 from flows.store.spill import Spill, conform
 from flows.store.tempdirs import scratch_dir
 from generators.engines import built_engines
-from generators.engines.spend import METER, metered_run
+from generators.engines.spend import METER
 from readers.documents import skipped_rejects
 from schemas.manifest import StageStats
 from schemas.result import StageResult
@@ -358,29 +358,6 @@ def publish_corpus(
     return publish_version(
         store, name, table, [], stats, config, run.run_id, [main.ref], stopped=stopped, card=write_card
     )
-
-
-def run_in_process(run: PipelineRun) -> list[Version]:
-    """The whole run in this process, shard after shard, without Prefect: the steps pipeline_flow
-    runs as tasks (for tests and notebooks; no task runner, no overlap). Resumes and publishes once
-    the same way."""
-    plan = run.plan()
-    run_key = run.run_key(plan)
-    store = DatasetStore(run.root)
-    if (done := published_refs(run, run_key)) is not None:
-        return [store.get(ref) for ref in done]
-    run, _ = run.gated()
-    run = continued(run, run_key)
-    with metered_run(run.cfg.budget):
-        _, outs, plan, rounds = run_rounds(run, plan, _in_process, count_passing)
-        if rounds is not None:
-            run = replace(run, rounds=rounds.entry())
-        return publish_run(run, plan, outs, run_key)
-
-
-def _in_process(run: PipelineRun, plan: Plan) -> tuple[list[ShardOut], list[ShardOut]]:
-    finals = [run.shard(shard) for shard in plan.shards]
-    return finals, finals  # run_in_process keeps no per-task summary: the shards' last outs serve both
 
 
 def published_refs(run: PipelineRun, run_key: str) -> list[str] | None:

@@ -10,7 +10,7 @@ import pytest
 from flows.catalog import query
 from flows.run.config import PipelineConfig
 from flows.run.core import PipelineRun
-from flows.run.finish import run_in_process
+from flows.run.order import run_in_process
 from generators.engines.spend import Meter, Metered, Stopped
 from schemas.config import Prices, parse_config
 from schemas.errors import ConfigError

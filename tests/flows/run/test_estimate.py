@@ -7,7 +7,7 @@ import pytest
 
 from flows.run.core import PipelineRun
 from flows.run.estimate import estimate, pilot_plan
-from flows.run.finish import run_in_process
+from flows.run.order import run_in_process
 from tests.fakes import ScriptedEngine
 from tests.flows.run.test_budget import config
 from tests.flows.run.test_core import answer, instruction

@@ -7,7 +7,7 @@ import pytest
 
 from flows.run.config import PipelineConfig
 from flows.run.core import PipelineRun
-from flows.run.finish import run_in_process
+from flows.run.order import run_in_process
 from flows.run.rounds import next_attempts, scaled
 from schemas.config import parse_config
 from schemas.errors import ConfigError
