@@ -672,6 +672,8 @@ class Heuristics(Frozen):
     """The heuristics stage: `Heuristics(config=HeuristicsConfig(...))(table) -> StageResult`."""
 
     version: ClassVar[str] = "1"
+    inputs: ClassVar[tuple[str, ...]] = ("instruction", "response")  # the rest (judge score, finish_reason) if there
+    outputs: ClassVar[tuple[str, ...]] = ()
     config: HeuristicsConfig = HeuristicsConfig()
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:

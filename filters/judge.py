@@ -102,6 +102,18 @@ class RubricJudge(Frozen):
     """Scores each row; adds judge_* columns. `judge(table, engine) -> StageResult`."""
 
     version: ClassVar[str] = "2"  # 2: judge_score column (expected score from logprobs)
+    inputs: ClassVar[tuple[str, ...]] = ("instruction", "response")
+    outputs: ClassVar[tuple[str, ...]] = (
+        "judge_raw",
+        "judge_score",
+        "judge_quality",
+        "judge_difficulty",
+        "judge_category",
+        "judge_rationale",
+        "judge_model",
+        "judge_rubric",
+        "judge_rubric_hash",
+    )
     config: JudgeConfig = JudgeConfig()
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
@@ -169,6 +181,9 @@ class PairwiseJudge(Frozen):
     """Rows with a `candidates` list (>= 2 responses): judges candidates 0 and 1 in both orders."""
 
     version: ClassVar[str] = "1"
+    inputs: ClassVar[tuple[str, ...]] = ("instruction", "candidates")
+    outputs: ClassVar[tuple[str, ...]] = tuple(DPO_SCHEMA.names)
+    replaces_columns: ClassVar[bool] = True  # its kept rows are the DPO pairs, not the rows it read
     config: JudgeConfig = JudgeConfig()
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:

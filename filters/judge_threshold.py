@@ -29,6 +29,8 @@ class JudgeThresholdConfig(Frozen):
 
 class JudgeThreshold(Frozen):
     version: ClassVar[str] = "1"
+    inputs: ClassVar[tuple[str, ...]] = ()  # `judge_column` when the rows have it; without it, nothing is rejected
+    outputs: ClassVar[tuple[str, ...]] = ()
     config: JudgeThresholdConfig = JudgeThresholdConfig()
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:

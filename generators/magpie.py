@@ -19,7 +19,7 @@ from generators.chat_template import check_pre_query_template, end_of_user_turn,
 from schemas.config import Frozen, MagpieConfig, SamplingConfig
 from schemas.engine import ChatMessages, Completion, Engine
 from schemas.result import Attempt, Reject, SftCollector, StageResult, check_generated
-from schemas.rows import text_hash
+from schemas.rows import SFT_SCHEMA, text_hash
 from schemas.stage import StageContext, derive_seed, lineage, system_turn
 
 GENERATOR_VERSION = "1"
@@ -63,6 +63,8 @@ class Magpie(Frozen):
     `Magpie(config=...)(engine, run_id)` for `config.n` conversations from `config.seed`."""
 
     version: ClassVar[str] = GENERATOR_VERSION
+    inputs: ClassVar[tuple[str, ...]] = ("seed",)
+    outputs: ClassVar[tuple[str, ...]] = tuple(SFT_SCHEMA.names)
     config: MagpieConfig = MagpieConfig()
 
     # -- pure pieces -------------------------------------------------------------------------

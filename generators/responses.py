@@ -27,6 +27,8 @@ class Candidates(Frozen):
     rejects rows with fewer than two), so nothing is dropped here."""
 
     version: ClassVar[str] = "1"
+    inputs: ClassVar[tuple[str, ...]] = ("id", "instruction", "response")
+    outputs: ClassVar[tuple[str, ...]] = ("candidates",)
     config: CandidatesConfig = CandidatesConfig()
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:

@@ -357,6 +357,8 @@ class TextToInstructions(Frozen):
     its extra output "corpus"), or `stage(docs_or_chunks, engine, run_id, tokenizer=None)`."""
 
     version: ClassVar[str] = GENERATOR_VERSION
+    inputs: ClassVar[tuple[str, ...]] = ("id", "source", "text")
+    outputs: ClassVar[tuple[str, ...]] = tuple(SFT_SCHEMA.names)
     config: TextToInstructionsConfig = TextToInstructionsConfig()
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:

@@ -17,11 +17,22 @@ stage needs the same way (lineage, seeds, system turns).
   and stats. Extra outputs (the from-text augmented corpus) go in `StageResult.extra`.
 
 `version` goes into every checkpoint key: bump it when the stage's output for the same input changes.
+
+Two optional class attributes say which columns a stage works with; the plan checks them, step by
+step from the columns its source makes, before any model loads (`check_columns`):
+
+    inputs: ClassVar[tuple[str, ...]] = ("response",)      # columns it reads from `rows`
+    outputs: ClassVar[tuple[str, ...]] = ("shout_share",)  # columns it adds to the kept rows
+
+A stage without `inputs` is not checked; one that declares neither may add or drop anything, so the
+stages after it are not checked either. A stage whose kept rows are new rows (the pairwise judge's DPO
+pairs) sets `replaces_columns: ClassVar[bool] = True`: then only its `outputs` follow it. A source's
+stage declares the columns of its shard inputs (`inputs`) and of every row it makes (`outputs`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -29,6 +40,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from schemas.engine import Engine
+from schemas.errors import ConfigError
 from schemas.result import StageResult
 from schemas.rows import content_id, utc_now
 
@@ -51,6 +63,54 @@ class Stage(Protocol):
     config: BaseModel
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult: ...
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The columns one shard stage declares (`inputs`, `outputs`, `replaces_columns` of its class)."""
+
+    name: str
+    inputs: tuple[str, ...] | None  # None: not declared, not checked
+    outputs: tuple[str, ...] | None  # None: declares nothing, so the columns after it are unknown
+    replaces_columns: bool = False  # its kept rows are new rows: only `outputs` follow it
+
+    @classmethod
+    def of(cls, name: str, stage: Any) -> Columns:
+        inputs, outputs = getattr(stage, "inputs", None), getattr(stage, "outputs", None)
+        if inputs is not None and outputs is None:
+            outputs = ()  # declares what it reads and nothing else: it adds no column
+        replaces = bool(getattr(stage, "replaces_columns", False))
+        return cls(name, _names(inputs), _names(outputs), replaces)
+
+
+def _names(columns: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if columns is None else tuple(columns)
+
+
+def check_columns(source: str, made: Sequence[str], chain: Sequence[Columns]) -> None:
+    """Walk `chain` (shard stages in run order) from the columns the source `source` makes; raise a
+    one-line ConfigError at the first stage that reads a column no earlier step makes."""
+    origin, base, added = f"source {source}", list(made), []
+    for step in chain:
+        have = {*base, *added}
+        missing = [c for c in step.inputs or () if c not in have]
+        if missing:
+            raise ConfigError(_missing(step.name, missing, origin, base, added))
+        if step.outputs is None:
+            return  # a stage that declares nothing: what follows it cannot be known
+        if step.replaces_columns:
+            origin, base, added = f"stage {step.name!r}", list(step.outputs), []
+        else:
+            added += [c for c in step.outputs if c not in have]
+
+
+def _missing(stage: str, missing: list[str], origin: str, base: list[str], added: list[str]) -> str:
+    what, it = ("column", "it") if len(missing) == 1 else ("columns", "them")
+    return (
+        f"stage {stage!r} needs {what} {', '.join(map(repr, missing))}, which no earlier step makes "
+        f"({origin} makes: {', '.join(base) or 'nothing'}; stages before it add: {', '.join(added) or 'nothing'}); "
+        f"rename {it} or add a stage that makes {it}"
+    )
 
 
 def derive_seed(*parts: Any) -> int:

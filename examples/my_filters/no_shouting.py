@@ -25,6 +25,8 @@ class NoShoutingConfig(BaseModel):
 
 class NoShouting(BaseModel):
     version: ClassVar[str] = "1"  # bump when the same rows would now get other verdicts
+    inputs: ClassVar[tuple[str, ...]] = ("response",)  # the columns it reads: checked before any model loads
+    outputs: ClassVar[tuple[str, ...]] = ()  # the columns it adds to the kept rows: none, it only filters
     config: NoShoutingConfig = NoShoutingConfig()
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:

@@ -35,7 +35,7 @@ from generators.responses import Candidates
 from schemas.config import EngineConfig
 from schemas.engine import Engine
 from schemas.manifest import StageStats
-from schemas.stage import Stage, StageContext
+from schemas.stage import Columns, Stage, StageContext, check_columns
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,19 @@ class PipelineRun:
         return None if t is None else max(0, t - self.published_before)
 
     def plan(self) -> Plan:
+        """Every source's shards, after the column check: made by every runner before any model loads."""
+        self.check_columns()
         return plan_shards(self.cfg, self.root, self.tag)
+
+    def check_columns(self) -> None:
+        """Every shard stage finds the columns it declares it reads (schemas/stage.py), from each
+        source's: a one-line ConfigError naming the stage and the column otherwise."""
+        chain = [Columns.of(s.name, s.stage) for s in self.shard_stages()]
+        ctx = plan_context(self.cfg, self.root, self.tag)
+        for src in self.cfg.sources:
+            made = kind_of(src).outputs(src, ctx)
+            if made is not None:
+                check_columns(src.name, made, chain)
 
     def run_key(self, plan: Plan) -> str:
         """Same config, tag and inputs -> same key: the identity `publish` checks before publishing."""

@@ -87,6 +87,14 @@ class SourceKind:
     plan: Callable[[Any, PlanContext], SourcePlan]
     stage: Callable[[Any, PlanContext], Stage]
     needs_engine: bool = True
+    columns: Callable[[Any, PlanContext], tuple[str, ...] | None] | None = None  # None: its stage's `outputs`
+
+    def outputs(self, src: Any, ctx: PlanContext) -> tuple[str, ...] | None:
+        """The columns of every row this source makes (None: not known until it runs, not checked)."""
+        if self.columns is not None:
+            return self.columns(src, ctx)
+        declared = getattr(self.stage(src, ctx), "outputs", None)
+        return None if declared is None else tuple(declared)
 
 
 def slices(total: int, size: int) -> list[tuple[int, int]]:

@@ -7,6 +7,7 @@ import functools
 from typing import ClassVar, Literal
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import Field
 
 from flows.sources.base import PlanContext, SourceKind, SourcePlan, slices
@@ -31,9 +32,10 @@ class DatasetSource(Frozen):
 
 
 class ReadRows(Frozen):
-    """The source stage of a dataset: the shard's rows, unchanged."""
+    """The source stage of a dataset: the shard's rows, unchanged (their columns: `columns` below)."""
 
     version: ClassVar[str] = VERSION
+    inputs: ClassVar[tuple[str, ...]] = ()
     config: DatasetSource
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
@@ -64,4 +66,10 @@ def stage(src: DatasetSource, ctx: PlanContext) -> ReadRows:
     return ReadRows(config=src)
 
 
-KIND = SourceKind("dataset", DatasetSource, plan, stage, needs_engine=False)
+def columns(src: DatasetSource, ctx: PlanContext) -> tuple[str, ...] | None:
+    """The version's columns, from its first file's schema (None: a version without rows)."""
+    files = ctx.version(src.ref).files("rows")
+    return tuple(pq.read_schema(files[0]).names) if files else None
+
+
+KIND = SourceKind("dataset", DatasetSource, plan, stage, needs_engine=False, columns=columns)

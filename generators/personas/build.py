@@ -50,6 +50,8 @@ class Personas(Frozen):
     `dedup` is given by the caller (filters/dedup/personas.PersonaDedup): generators do not import filters."""
 
     version: ClassVar[str] = GENERATOR_VERSION
+    inputs: ClassVar[tuple[str, ...]] = ("id", "text")  # text chunks (`config.text_column`: "text")
+    outputs: ClassVar[tuple[str, ...]] = tuple(PERSONA_SCHEMA.names)
     config: PersonasConfig = PersonasConfig()
     dedup: PersonaDedupFn = Field(_no_dedup, exclude=True)
 
@@ -80,6 +82,8 @@ class GrowPersonas(Frozen):
     together (earliest kept, so the input's personas win). `run(personas, ctx) -> StageResult`."""
 
     version: ClassVar[str] = GENERATOR_VERSION
+    inputs: ClassVar[tuple[str, ...]] = tuple(PERSONA_SCHEMA.names)  # a personas dataset's rows
+    outputs: ClassVar[tuple[str, ...]] = tuple(PERSONA_SCHEMA.names)
     config: PersonasConfig = PersonasConfig()
     dedup: PersonaDedupFn = Field(_no_dedup, exclude=True)
 

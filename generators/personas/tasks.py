@@ -33,6 +33,7 @@ from schemas.config import Frozen, SamplingConfig
 from schemas.engine import NO_ENGINE, Completion, Engine
 from schemas.errors import ConfigError
 from schemas.result import Attempt, Reject, SftCollector, StageResult, check_generated
+from schemas.rows import SFT_SCHEMA
 from schemas.stage import StageContext, derive_seed, lineage, system_turn
 from schemas.templates import PromptTemplate, load_template
 
@@ -69,6 +70,8 @@ class PersonaTasks(Frozen):
     rows_in = personas x templates x per_persona."""
 
     version: ClassVar[str] = GENERATOR_VERSION
+    inputs: ClassVar[tuple[str, ...]] = ("id", "persona")
+    outputs: ClassVar[tuple[str, ...]] = tuple(SFT_SCHEMA.names)
     config: PersonaTasksConfig = PersonaTasksConfig()
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
