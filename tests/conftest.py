@@ -41,15 +41,3 @@ def vllm_server(embedded_dir, tmp_path_factory):
     server = VllmServer(embedded_dir, tmp_path_factory.mktemp("vllm-server") / "server.log").start()
     yield server
     server.kill()
-
-
-# `make test` runs two pytest-xdist lanes (-n 2 --dist loadgroup). The `serve` tests that drive the
-# real Prefect scheduler with a scripted engine mostly wait on schedule ticks and process starts
-# (~7 min of wall time, little CPU), so they get a lane of their own; everything else, the real vLLM
-# engine and server included, keeps the other lane in file order, so each model still loads once.
-WAITING = {"test_schedules_fire.py", "test_schedules_overlap.py", "test_schedules_shutdown.py"}
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group("scheduler" if item.path.name in WAITING else "main"))
