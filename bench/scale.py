@@ -277,7 +277,7 @@ def publish_child(n_rows: int, shard_rows: int, root: Path, heuristic_shards: in
         pq.write_table(rows, files[-1])
         del rows
     lap("heuristics" if heuristic_shards is None else f"heuristics ({heuristic_shards} shards)")
-    cfg = SimpleNamespace(dataset="ds", dedup=DedupConfig(), semantic_dedup=None)
+    cfg = SimpleNamespace(dataset="ds", dedup=DedupConfig(), semantic_dedup=None, dedup_against=())
     cfg.decontaminate = DecontamConfig(sources=(_benchmark_file(root / "bench.jsonl", n_rows),))
     with scratch_dir(store.root / "ds") as scratch:
         rejects = Spill(scratch / "rejects.arrow", REJECT_SCHEMA)
@@ -304,8 +304,8 @@ def one_off_child(n_rows: int, root: Path) -> dict:
     deduped into a new version. Publishing the input streams through a spill, so it is not held."""
     from flows.report import write_card
     from flows.run.core import PipelineRun
-    from flows.run.finish import run_in_process
     from flows.run.one_off import TransformConfig, transform
+    from flows.run.order import run_in_process
     from flows.store.publish import publish_version
     from flows.store.spill import Spill
     from schemas.manifest import StageStats

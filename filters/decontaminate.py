@@ -555,10 +555,22 @@ class Decontaminate(Frozen):
     def index(self) -> BenchmarkIndex:
         return build_index(self.config)
 
-    def __call__(self, table: pa.Table) -> StageResult:
-        started = time.perf_counter()
+    def run_stream(
+        self, batches: Iterator[pa.RecordBatch], schema: pa.Schema, ctx: StageContext
+    ) -> Iterator[StageResult]:
+        """The finish-stage contract (schemas/stage.py: GlobalStage): rows match independently, so
+        one result per batch; a missing text column fails before any batch (even with none)."""
+        self._check_columns(schema.empty_table())
+        for batch in batches:
+            yield self(pa.Table.from_batches([batch])).named(ctx.name)
+
+    def _check_columns(self, table: pa.Table) -> None:
         for name in self.config.text_columns:
             _column_texts(table.slice(0, 0), name)  # a missing column fails before the index is built
+
+    def __call__(self, table: pa.Table) -> StageResult:
+        started = time.perf_counter()
+        self._check_columns(table)
         found: list[Match | None] = []
         for first in range(0, table.num_rows, BATCH_ROWS):  # rows match independently: batches bound the memory
             part = table.slice(first, BATCH_ROWS)

@@ -223,3 +223,9 @@ class Dedup(Frozen):
 
     def stream(self, batches: pa.Table | Iterable[pa.RecordBatch]) -> Iterator[StageResult]:
         return dedup_batches(batches, self.config, self.open_index())
+
+    def run_stream(
+        self, batches: Iterator[pa.RecordBatch], schema: pa.Schema, ctx: StageContext
+    ) -> Iterator[StageResult]:
+        """The finish-stage contract (schemas/stage.py: GlobalStage): `stream`, under the pipeline's name."""
+        return (result.named(ctx.name) for result in self.stream(batches))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -76,6 +77,13 @@ class SemanticDedup(Frozen):
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
         """The stage contract (schemas/stage.py): no model needed."""
         return self(rows).named(ctx.name)
+
+    def run_stream(
+        self, batches: Iterator[pa.RecordBatch], schema: pa.Schema, ctx: StageContext
+    ) -> Iterator[StageResult]:
+        """The finish-stage contract (schemas/stage.py: GlobalStage): it compares every row with every
+        row, so it gathers the stream (the one finish stage that holds all rows) and yields one result."""
+        yield self(pa.Table.from_batches(list(batches), schema)).named(ctx.name)
 
     def open_index(self, embedder: Embedder) -> SemanticIndex | None:
         return SemanticIndex(self.index_dir, self.config, embedder.name) if self.index_dir is not None else None

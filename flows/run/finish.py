@@ -5,8 +5,9 @@ A run whose run key is already in a published manifest is not published again.""
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from filters.base import split_rows
-from filters.decontaminate import Decontaminate
-from filters.dedup import Dedup
-from filters.semantic import SemanticDedup
 from flows.report import write_card
 from flows.run.core import PipelineRun, ShardOut
-from flows.run.indexes import dedup_index_dir, index_against, semantic_index_dir, sync_index, sync_semantic_index
+from flows.run.finish_stages import FINISH, sync_indexes
 from flows.run.ledger import run_ledger
 from flows.run.plan import Plan
 from flows.run.rounds import POOL, goals
@@ -36,6 +34,7 @@ from readers.documents import skipped_rejects
 from schemas.manifest import StageStats
 from schemas.result import StageResult
 from schemas.rows import REJECT_SCHEMA, SFT_SCHEMA
+from schemas.stage import GlobalStage, StageContext
 
 CORPUS_SUFFIX = "_corpus"
 
@@ -167,57 +166,51 @@ def merged(g: Gathered) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
                 offset += batch.num_rows
                 yield split_rows(conform(batch, schema), "merge", verdicts, started=started)
 
-    return schema, _kept(g, results(), lambda: split_rows(schema.empty_table(), "merge", []))
+    return schema, _kept(g, results(), schema, "merge")
 
 
 def _duplicate(row_id: str | None) -> tuple[str, str] | None:
     return None if row_id is None else ("duplicate_conversation", f"row {row_id} came from two shards")
 
 
-def _kept(g: Gathered, results: Results, if_none: Callable[[], StageResult]) -> Iterator[pa.RecordBatch]:
-    """The kept rows of a stage's per-batch results, recording each result (or, if the stage got no
-    batch at all, the empty result `if_none` makes, so the stage is still in the manifest)."""
+def _kept(g: Gathered, results: Results, schema: pa.Schema, name: str) -> Iterator[pa.RecordBatch]:
+    """The kept rows of a stage's results, recording each result (or, if the stage yielded none, an
+    empty one, so the stage is still in the manifest)."""
     seen = False
     for result in results:
         seen = True
-        g.add_result(result)
+        g.add_result(result.named(name))
         yield from result.rows.to_batches()
     if not seen:
-        g.add_result(if_none())
+        g.add_result(split_rows(schema.empty_table(), name, []))
+
+
+def through(
+    g: Gathered, stage: GlobalStage, ctx: StageContext, schema: pa.Schema, batches: Iterator[pa.RecordBatch]
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """A finish stage over the stream: its kept rows, and their schema (a stage may add columns, as
+    semantic dedup adds `nn_similarity`), read off its first result, the only one held here."""
+    results = stage.run_stream(batches, schema, ctx)
+    first = next(results, None)
+    if first is None:
+        return schema, _kept(g, iter(()), schema, ctx.name)
+    return first.rows.schema, _kept(g, itertools.chain([first], results), schema, ctx.name)
 
 
 def filter_all(run: PipelineRun, store: DatasetStore, g: Gathered, spill_dir: Path) -> Spill:
-    """merge -> dedup -> semantic dedup (each with its index of earlier versions) -> decontaminate,
-    streamed a record batch at a time into a spill file under `spill_dir` (only semantic dedup holds
-    every row at once): memory grows with dedup's sketches, not with the rows' text."""
+    """merge, then the finish stages that are on (flows/run/finish_stages.py: dedup, semantic dedup,
+    decontaminate, each with its index of earlier versions), each fed the kept batches of the one
+    before, streamed a record batch at a time into a spill file under `spill_dir` (only semantic
+    dedup holds every row at once): memory grows with dedup's sketches, not with the rows' text."""
     schema, batches = merged(g)
-    if run.cfg.dedup is not None:
-        batches = deduped(run, store, g, schema, batches)
-    if run.cfg.semantic_dedup is not None:
-        sync_semantic_index(store, run.cfg.dataset, run.cfg.semantic_dedup)
-        index_dir = semantic_index_dir(store, run.cfg.dataset)
-        semantic = SemanticDedup(config=run.cfg.semantic_dedup, index_dir=index_dir)
-        result = semantic(pa.Table.from_batches(list(batches), schema))  # it compares every row with every row
-        g.add_result(result)
-        schema, batches = result.rows.schema, iter(result.rows.to_batches())
-    if run.cfg.decontaminate.sources:
-        stage = Decontaminate(config=run.cfg.decontaminate)
-        results = (stage(pa.Table.from_batches([b])) for b in batches)  # rows match independently
-        batches = _kept(g, results, lambda: stage(schema.empty_table()))
+    for name, build in FINISH.items():
+        stage = build(run, store)
+        if stage is not None:
+            schema, batches = through(g, stage, StageContext(name, getattr(run, "run_id", "")), schema, batches)
     spill = Spill(spill_dir / "rows.arrow", schema)
     for batch in batches:
         spill.write(batch)
     return spill.close()
-
-
-def deduped(
-    run: PipelineRun, store: DatasetStore, g: Gathered, schema: pa.Schema, batches: Iterator[pa.RecordBatch]
-) -> Iterator[pa.RecordBatch]:
-    """Dedup (also against earlier versions) of the stream, batch by batch."""
-    sync_index(store, run.cfg.dataset, run.cfg.dedup)  # type: ignore[arg-type]
-    index_against(store, run.cfg.dataset, run.cfg.dedup, run.cfg.dedup_against)  # type: ignore[arg-type]
-    dedup = Dedup(config=run.cfg.dedup, index_dir=dedup_index_dir(store, run.cfg.dataset))
-    return _kept(g, dedup.stream(batches), lambda: dedup(schema.empty_table()))
 
 
 def manifest_config(run: PipelineRun, run_key: str) -> dict[str, Any]:
@@ -264,10 +257,7 @@ def publish_run(run: PipelineRun, plan: Plan, outs: list[ShardOut], run_key: str
                 ledger=ledger,
                 card=write_card,
             )
-        if run.cfg.dedup is not None:
-            sync_index(store, name, run.cfg.dedup)
-        if run.cfg.semantic_dedup is not None:
-            sync_semantic_index(store, name, run.cfg.semantic_dedup)
+        sync_indexes(run, store)
     published = [main]
     corpus = publish_corpus(run, plan, outs, store, main, config, run_key)
     return published + ([corpus] if corpus else [])

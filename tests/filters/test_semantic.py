@@ -175,7 +175,7 @@ def test_dedup_semantic_op_across_published_versions(tmp_path, monkeypatch):
     import flows.run.indexes
     from flows.run import one_off
     from flows.run.core import PipelineRun
-    from flows.run.finish import run_in_process
+    from flows.run.order import run_in_process
     from flows.store import DatasetStore
 
     def run_transform(ref: str, run_id: str):

@@ -192,7 +192,7 @@ def test_target_rows_kill_9_inside_round_2_then_resume_gives_the_same_rows(tmp_p
     # the same config run uninterrupted, in this process (no Prefect), with the same engine
     from flows.run.config import load_pipeline_config
     from flows.run.core import PipelineRun
-    from flows.run.finish import run_in_process
+    from flows.run.order import run_in_process
     from tests.flows import slow_engine
 
     monkeypatch.setenv("SLOW_ENGINE_DIR", str(state))
