@@ -1,4 +1,4 @@
-"""Rule-based quality filters for SFT rows: `Heuristics(config)(table) -> StageResult`.
+"""Rule-based quality filters for SFT rows: `Heuristics(config).run(rows, ctx) -> StageResult`.
 
 Each row gets the checks below in this fixed order; the first check that fails decides the reject
 (`reason`, plus a `detail` stating the measured value and the threshold), and later checks are not
@@ -96,7 +96,7 @@ from filters.junk.requests import not_a_request
 from schemas.config import Frozen
 from schemas.errors import DatasetError
 from schemas.result import StageResult
-from schemas.stage import StageContext
+from schemas.stage import StageContext, context
 
 STAGE = "heuristics"
 
@@ -669,7 +669,8 @@ def heuristic_verdicts(table: pa.Table, cfg: HeuristicsConfig, fast: bool = True
 
 
 class Heuristics(Frozen):
-    """The heuristics stage: `Heuristics(config=HeuristicsConfig(...))(table) -> StageResult`."""
+    """The heuristics stage: `run(rows, ctx) -> StageResult` (schemas/stage.py), or
+    `Heuristics(config=HeuristicsConfig(...))(table)`."""
 
     version: ClassVar[str] = "1"
     inputs: ClassVar[tuple[str, ...]] = ("instruction", "response")  # the rest (judge score, finish_reason) if there
@@ -678,9 +679,10 @@ class Heuristics(Frozen):
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
         """The stage contract (schemas/stage.py): no model needed."""
-        return self(rows).named(ctx.name)
+        started = time.perf_counter()
+        verdicts = heuristic_verdicts(rows, self.config)
+        return split_rows(rows, STAGE, verdicts, raw_column="response", started=started).named(ctx.name)
 
     def __call__(self, table: pa.Table) -> StageResult:
-        started = time.perf_counter()
-        verdicts = heuristic_verdicts(table, self.config)
-        return split_rows(table, STAGE, verdicts, raw_column="response", started=started)
+        """`run` under the name "heuristics"."""
+        return self.run(table, context(STAGE))

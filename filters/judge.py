@@ -24,7 +24,7 @@ from schemas.config import EngineConfig, Frozen, SamplingConfig
 from schemas.engine import NO_ENGINE, Completion, Engine
 from schemas.result import Reject, StageResult
 from schemas.rows import DPO_SCHEMA, content_id, utc_now
-from schemas.stage import StageContext
+from schemas.stage import StageContext, context
 from schemas.templates import PromptTemplate, load_template
 from schemas.verdicts import parse_verdict
 
@@ -99,7 +99,7 @@ class JudgeConfig(Frozen):
 
 
 class RubricJudge(Frozen):
-    """Scores each row; adds judge_* columns. `judge(table, engine) -> StageResult`."""
+    """Scores each row; adds judge_* columns. `run(rows, ctx) -> StageResult` (or `judge(table, engine)`)."""
 
     version: ClassVar[str] = "2"  # 2: judge_score column (expected score from logprobs)
     inputs: ClassVar[tuple[str, ...]] = ("instruction", "response")
@@ -117,8 +117,21 @@ class RubricJudge(Frozen):
     config: JudgeConfig = JudgeConfig()
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
-        """The stage contract (schemas/stage.py); no model is loaded for an empty shard."""
-        return self(rows, ctx.engine() if rows.num_rows else NO_ENGINE).named(ctx.name)
+        """The stage contract (schemas/stage.py): `rows` with judge_* columns, unparseable verdicts
+        rejected; no model is loaded for an empty shard."""
+        engine = ctx.engine() if rows.num_rows else NO_ENGINE
+        started = time.perf_counter()
+        template = self.template()
+        outs, parsed, scores = self.judge_rows(rows.to_pylist(), engine)
+        scored = self._scored(rows, outs, parsed, scores, engine.model_id, template)
+        verdicts = [(p.reason, p.detail) if isinstance(p, Reject) else None for p in parsed]
+        result = split_rows(scored, "judge", verdicts, raw_column="judge_raw", started=started)
+        stats = result.stats.model_copy(update=_usage(outs))
+        return StageResult(result.rows, result.rejects, stats).named(ctx.name)
+
+    def __call__(self, table: pa.Table, engine: Engine) -> StageResult:
+        """`run` under the name "judge"."""
+        return self.run(table, context("judge", engine))
 
     def template(self) -> PromptTemplate:
         return load_template(self.config.rubric_template)
@@ -147,11 +160,16 @@ class RubricJudge(Frozen):
         scores = [None if isinstance(p, Reject) else self.score(p, c) for p, c in zip(parsed, outs, strict=True)]
         return outs, parsed, scores
 
-    def __call__(self, table: pa.Table, engine: Engine) -> StageResult:
-        started = time.perf_counter()
-        template = self.template()
-        rows = table.to_pylist()
-        outs, parsed, scores = self.judge_rows(rows, engine)
+    @staticmethod
+    def _scored(
+        table: pa.Table,
+        outs: list[Completion],
+        parsed: list[BaseModel | Reject],
+        scores: list[float | None],
+        model_id: str,
+        template: PromptTemplate,
+    ) -> pa.Table:
+        """`table` with the judge_* columns (None where the verdict did not parse)."""
         scored = table.append_column("judge_raw", pa.array([c.text for c in outs], pa.string()))
         scored = scored.append_column("judge_score", pa.array(scores, pa.float64()))
         for name, typ in (
@@ -163,18 +181,12 @@ class RubricJudge(Frozen):
             values = [None if isinstance(p, Reject) else getattr(p, name) for p in parsed]
             scored = scored.append_column(f"judge_{name}", pa.array(values, typ))
         for name, value in (
-            ("judge_model", engine.model_id),
+            ("judge_model", model_id),
             ("judge_rubric", template.name),
             ("judge_rubric_hash", template.hash),
         ):
-            scored = scored.append_column(name, pa.array([value] * len(rows), pa.string()))
-        verdicts = [(p.reason, p.detail) if isinstance(p, Reject) else None for p in parsed]
-        result = split_rows(scored, "judge", verdicts, raw_column="judge_raw", started=started)
-        tokens = {
-            "prompt_tokens": sum(c.prompt_tokens for c in outs),
-            "completion_tokens": sum(c.completion_tokens for c in outs),
-        }
-        return StageResult(result.rows, result.rejects, result.stats.model_copy(update=tokens))
+            scored = scored.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+        return scored
 
 
 class PairwiseJudge(Frozen):
@@ -188,8 +200,8 @@ class PairwiseJudge(Frozen):
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
         """The stage contract: the kept rows are the DPO rows (prompt, chosen, rejected)."""
-        dpo, judged = self(rows, ctx.engine() if rows.num_rows else NO_ENGINE)
-        return replace(judged, rows=dpo).named(ctx.name)
+        dpo, judged = self.judged(rows, ctx)
+        return replace(judged, rows=dpo)
 
     def template(self) -> PromptTemplate:
         return load_template(self.config.pairwise_template)
@@ -214,22 +226,17 @@ class PairwiseJudge(Frozen):
             f"{a_first}|{b_first}",
         )
 
-    def __call__(self, table: pa.Table, engine: Engine) -> tuple[pa.Table, StageResult]:
-        """Returns (DPO table, StageResult over the input rows: kept = rows that gave a pair)."""
+    def judged(self, rows: pa.Table, ctx: StageContext) -> tuple[pa.Table, StageResult]:
+        """(DPO table, StageResult over the input rows: kept = rows that gave a pair), under `ctx.name`;
+        `run` is this with the DPO rows as the kept rows. No model is loaded for an empty shard."""
+        engine = ctx.engine() if rows.num_rows else NO_ENGINE
         started = time.perf_counter()
         template = self.template()
-        rows = table.to_pylist()
-        usable = [i for i, r in enumerate(rows) if len(r.get("candidates") or []) >= 2]
-        convs = []
-        for i in usable:
-            r = rows[i]
-            c0, c1 = r["candidates"][:2]
-            convs += [
-                self.format_input(r["instruction"], c0, c1, template),
-                self.format_input(r["instruction"], c1, c0, template),
-            ]
+        records = rows.to_pylist()
+        usable = [i for i, r in enumerate(records) if len(r.get("candidates") or []) >= 2]
+        convs = [conv for i in usable for conv in self._both_orders(records[i], template)]
         outs = engine.chat(convs, [self.config.sampling] * len(convs), json_schema=PairVerdict.model_json_schema())
-        verdicts: list[tuple[str, str] | None] = [("fewer_than_2_candidates", "needs >= 2 candidates")] * len(rows)
+        verdicts: list[tuple[str, str] | None] = [("fewer_than_2_candidates", "needs >= 2 candidates")] * len(records)
         dpo: list[dict[str, Any]] = []
         for k, i in enumerate(usable):
             ab, ba = outs[2 * k], outs[2 * k + 1]
@@ -238,14 +245,18 @@ class PairwiseJudge(Frozen):
                 verdicts[i] = (choice.reason, choice.detail)
                 continue
             verdicts[i] = None
-            dpo.append(self._dpo_row(rows[i], choice, ab.text, ba.text, engine.model_id, template))
-        result = split_rows(table, "pairwise_judge", verdicts, raw_column=None, started=started)
-        tokens = {
-            "prompt_tokens": sum(c.prompt_tokens for c in outs),
-            "completion_tokens": sum(c.completion_tokens for c in outs),
-        }
-        stats = result.stats.model_copy(update=tokens)
-        return pa.Table.from_pylist(dpo, schema=DPO_SCHEMA), StageResult(result.rows, result.rejects, stats)
+            dpo.append(self._dpo_row(records[i], choice, ab.text, ba.text, engine.model_id, template))
+        result = split_rows(rows, "pairwise_judge", verdicts, raw_column=None, started=started)
+        judged = StageResult(result.rows, result.rejects, result.stats.model_copy(update=_usage(outs)))
+        return pa.Table.from_pylist(dpo, schema=DPO_SCHEMA), judged.named(ctx.name)
+
+    def _both_orders(self, row: dict[str, Any], template: PromptTemplate) -> list[list[dict[str, str]]]:
+        """The prompts for candidates 0 and 1 of `row`: (A, B), then swapped (B, A)."""
+        c0, c1 = row["candidates"][:2]
+        return [
+            self.format_input(row["instruction"], c0, c1, template),
+            self.format_input(row["instruction"], c1, c0, template),
+        ]
 
     @staticmethod
     def _dpo_row(
@@ -271,3 +282,11 @@ class PairwiseJudge(Frozen):
             "parent_ids": [row.get("id", "")],
             "created_at": utc_now(),
         }
+
+
+def _usage(outs: list[Completion]) -> dict[str, int]:
+    """The tokens a stage's engine calls used, for its stats."""
+    return {
+        "prompt_tokens": sum(c.prompt_tokens for c in outs),
+        "completion_tokens": sum(c.completion_tokens for c in outs),
+    }

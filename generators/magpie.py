@@ -20,7 +20,7 @@ from schemas.config import Frozen, MagpieConfig, SamplingConfig
 from schemas.engine import ChatMessages, Completion, Engine
 from schemas.result import Attempt, Reject, SftCollector, StageResult, check_generated
 from schemas.rows import SFT_SCHEMA, text_hash
-from schemas.stage import StageContext, derive_seed, lineage, system_turn
+from schemas.stage import StageContext, context, derive_seed, lineage, system_turn
 
 GENERATOR_VERSION = "1"
 
@@ -59,8 +59,8 @@ def seeds_table(seed: int, n: int) -> pa.Table:
 
 
 class Magpie(Frozen):
-    """The Magpie stage: `run(seeds_table(...), ctx) -> StageResult` (schemas/stage.py), or
-    `Magpie(config=...)(engine, run_id)` for `config.n` conversations from `config.seed`."""
+    """The Magpie stage: `run(seeds_table(...), ctx) -> StageResult` (schemas/stage.py);
+    `Magpie(config=...)(engine, run_id)` runs it on `config.n` conversations from `config.seed`."""
 
     version: ClassVar[str] = GENERATOR_VERSION
     inputs: ClassVar[tuple[str, ...]] = ("seed",)
@@ -104,19 +104,22 @@ class Magpie(Frozen):
 
     # -- the run -------------------------------------------------------------------------------
     def __call__(self, engine: Engine, run_id: str) -> StageResult:
-        return self.generate(engine, list(range(self.config.seed, self.config.seed + self.config.n)), run_id)
+        """`config.n` conversations from `config.seed`: `run` under the name "magpie"."""
+        return self.run(seeds_table(self.config.seed, self.config.n), context("magpie", engine, run_id))
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
-        """One conversation per input row, seeded by its `seed` column."""
+        """One conversation per input row, seeded by its `seed` column; no model is loaded for none."""
         if "seed" not in rows.column_names:
             raise ValueError(f"{ctx.name}: Magpie's input needs a `seed` column (has {rows.column_names})")
         seeds = [int(s) for s in rows.column("seed").to_pylist()]
-        return self.generate(ctx.engine() if seeds else None, seeds, ctx.run_id, ctx.name)
-
-    def generate(self, engine: Engine | None, seeds: list[int], run_id: str, name: str = "magpie") -> StageResult:
+        if not seeds:
+            return SftCollector(ctx.name).result(0, 0, 0, 0.0)
+        engine = ctx.engine()
         started = time.perf_counter()
-        if engine is None:  # nothing to generate: no model is loaded for it
-            return SftCollector(name).result(0, 0, 0, 0.0)
+        convs = self._conversations(engine, seeds)
+        return self._result(engine, convs, ctx.run_id, ctx.name, time.perf_counter() - started)
+
+    def _conversations(self, engine: Engine, seeds: list[int]) -> list[_Conversation]:
         check_pre_query_template(engine.render_chat, engine.model_id, self.config.system_prompt)
         special = engine.special_tokens()
         stop = end_of_user_turn(engine.render_chat)
@@ -128,7 +131,7 @@ class Magpie(Frozen):
             self._instruction_turn(engine, live, turn, stop, special)
             live = [c for c in live if c.reject is None]
             self._response_turn(engine, live, turn, special)
-        return self._result(engine, convs, run_id, name, time.perf_counter() - started)
+        return convs
 
     def _instruction_turn(
         self, engine: Engine, live: list[_Conversation], turn: int, stop: str, special: tuple[str, ...]

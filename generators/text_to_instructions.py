@@ -40,14 +40,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rapidfuzz import fuzz
 
 from readers.chunks import Chunk, as_token_spans, chunk_document
-from readers.documents import Document, ReadOptions, Skipped, documents_of, read_documents
+from readers.documents import Document, ReadOptions, Skipped, documents_of, documents_table, read_documents
 from schemas.config import Frozen, SamplingConfig
 from schemas.engine import Completion, Engine
 from schemas.errors import SynthloomError
 from schemas.manifest import StageStats
 from schemas.result import Reject, StageResult, leaked_token, rejects_table
 from schemas.rows import SFT_SCHEMA, Lineage, Message, RejectRow, SftRow, arrow_schema, content_id, to_table
-from schemas.stage import StageContext, derive_seed, lineage, system_turn
+from schemas.stage import StageContext, context, derive_seed, lineage, system_turn
 from schemas.templates import PromptTemplate, load_template
 from schemas.verdicts import parse_verdict
 
@@ -354,7 +354,7 @@ class TextToInstructionsResult:
 
 class TextToInstructions(Frozen):
     """`run(documents_table(docs), ctx) -> StageResult` (schemas/stage.py; the augmented corpus is
-    its extra output "corpus"), or `stage(docs_or_chunks, engine, run_id, tokenizer=None)`."""
+    its extra output "corpus"); `stage(docs, engine, run_id)` runs it and hands the products apart."""
 
     version: ClassVar[str] = GENERATOR_VERSION
     inputs: ClassVar[tuple[str, ...]] = ("id", "source", "text")
@@ -362,14 +362,26 @@ class TextToInstructions(Frozen):
     config: TextToInstructionsConfig = TextToInstructionsConfig()
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
-        """Documents (id, source, text) in; SFT rows out, the augmented corpus as extra["corpus"]."""
+        """Documents (id, source, text) in, chunked with the engine's tokenizer (whitespace words when
+        it has none); SFT rows out, the augmented corpus as extra["corpus"]. No model for no documents."""
         docs = documents_of(rows)
         if not docs:
             stats = StageStats(name=ctx.name, rows_in=0, rows_out=0, rejected=0)
             corpus = {"corpus": AUGMENTED_SCHEMA.empty_table()}
             return StageResult(SFT_SCHEMA.empty_table(), rejects_table([]), stats, corpus)
-        result = self(docs, ctx.engine(), ctx.run_id)
-        return replace(result.sft.named(ctx.name), extra={"corpus": result.augmented})
+        engine = ctx.engine()
+        started = time.perf_counter()
+        template = self.template()
+        outcomes = self._outcomes(self.chunk(docs, engine_tokenizer(engine)), engine, template)
+        made = self._result(outcomes, engine.model_id, template, ctx.run_id, time.perf_counter() - started)
+        return made.named(ctx.name)
+
+    def __call__(self, docs: Sequence[Document], engine: Engine, run_id: str) -> TextToInstructionsResult:
+        """`run` on `docs` under the name "text_to_instructions", its products apart (and the chunks)."""
+        result = self.run(documents_table(list(docs)), context(GENERATOR, engine, run_id))
+        chunks = self.chunk(docs, engine_tokenizer(engine))
+        corpus = result.extra.get("corpus", AUGMENTED_SCHEMA.empty_table())
+        return TextToInstructionsResult(replace(result, extra={}), corpus, chunks)
 
     # -- inputs --------------------------------------------------------------------------------
     def read(self, paths: Sequence[str]) -> tuple[list[Document], list[Skipped]]:
@@ -470,20 +482,14 @@ class TextToInstructions(Frozen):
         return f"{chunk.text}\n\n{AUGMENT_HEADER}\n\n{qa}"
 
     # -- the run ---------------------------------------------------------------------------------
-    def __call__(
-        self, inputs: Sequence[Document | Chunk], engine: Engine, run_id: str, tokenizer: Any = None
-    ) -> TextToInstructionsResult:
-        """`tokenizer` None: the engine's own (`engine.tokenizer`) when it has one, else whitespace words."""
-        started = time.perf_counter()
-        chunks = self.chunk(inputs, tokenizer if tokenizer is not None else engine_tokenizer(engine))
-        template = self.template()
+    def _outcomes(self, chunks: list[Chunk], engine: Engine, template: PromptTemplate) -> list[_Outcome]:
+        """Every chunk asked for its pairs in one batched, schema-constrained call, and checked."""
         outs: list[Completion] = []
         if chunks:
             chats = [self.format_input(ch, template) for ch in chunks]
             outs = engine.chat(chats, [self.params(ch) for ch in chunks], json_schema=self.json_schema())
         special = engine.special_tokens()
-        outcomes = [self.judge_chunk(ch, c, special) for ch, c in zip(chunks, outs, strict=True)]
-        return self._result(outcomes, chunks, engine.model_id, template, run_id, time.perf_counter() - started)
+        return [self.judge_chunk(ch, c, special) for ch, c in zip(chunks, outs, strict=True)]
 
     def _lineage(self, model_id: str, template: PromptTemplate, run_id: str, chunk: Chunk) -> dict[str, Any]:
         return lineage(
@@ -499,14 +505,9 @@ class TextToInstructions(Frozen):
         )
 
     def _result(
-        self,
-        outcomes: list[_Outcome],
-        chunks: list[Chunk],
-        model_id: str,
-        template: PromptTemplate,
-        run_id: str,
-        seconds: float,
-    ) -> TextToInstructionsResult:
+        self, outcomes: list[_Outcome], model_id: str, template: PromptTemplate, run_id: str, seconds: float
+    ) -> StageResult:
+        """SFT rows, rejects and stats under GENERATOR (as the reject ids are), the corpus as extra."""
         rows: dict[str, SftRow] = {}
         rejects: list[RejectRow] = []
         augmented: list[AugmentedRow] = []
@@ -525,8 +526,8 @@ class TextToInstructions(Frozen):
             completion_tokens=sum(o.completion.completion_tokens for o in outcomes),
             seconds=round(seconds, 3),
         )
-        sft = StageResult(to_table(rows.values(), SFT_SCHEMA), rejects_table(rejects), stats)
-        return TextToInstructionsResult(sft, to_table(augmented, AUGMENTED_SCHEMA), chunks)
+        corpus = {"corpus": to_table(augmented, AUGMENTED_SCHEMA)}
+        return StageResult(to_table(rows.values(), SFT_SCHEMA), rejects_table(rejects), stats, corpus)
 
     def _sft_rows(
         self, o: _Outcome, lineage: dict[str, Any], rows: dict[str, SftRow], rejects: list[RejectRow]

@@ -18,6 +18,22 @@ stage needs the same way (lineage, seeds, system turns).
 
 `version` goes into every checkpoint key: bump it when the stage's output for the same input changes.
 
+Finish stages (dedup, semantic dedup, decontamination: flows/run/finish_stages.py) see every row of
+a run, not one shard, so they take the rows as a stream (a million rows do not fit in memory twice):
+
+    class MyGlobal(Frozen):
+        version: ClassVar[str] = "1"
+        config: MyGlobalConfig = MyGlobalConfig()
+
+        def run_stream(self, batches: Iterator[pa.RecordBatch], schema: pa.Schema,
+                       ctx: StageContext) -> Iterator[StageResult]: ...
+
+- One StageResult per input batch (or group of batches), yielded as soon as it is done; its kept
+  rows flow on to the next stage. A stage that must see every row at once (semantic dedup) may
+  gather them and yield one result; every other stage keeps memory bounded by a batch.
+- `schema` is the batches' schema (the stream may be empty). A stream that yields no result is
+  recorded with zero rows, so the stage is still in the manifest.
+
 Two optional class attributes say which columns a stage works with; the plan checks them, step by
 step from the columns its source makes, before any model loads (`check_columns`):
 
@@ -32,7 +48,7 @@ stage declares the columns of its shard inputs (`inputs`) and of every row it ma
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -63,6 +79,18 @@ class Stage(Protocol):
     config: BaseModel
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult: ...
+
+
+@runtime_checkable
+class GlobalStage(Protocol):
+    """A finish stage: sees all of a run's rows, streamed in record batches (see the module docstring)."""
+
+    version: ClassVar[str]
+    config: BaseModel
+
+    def run_stream(
+        self, batches: Iterator[pa.RecordBatch], schema: pa.Schema, ctx: StageContext
+    ) -> Iterator[StageResult]: ...
 
 
 @dataclass(frozen=True)
@@ -152,3 +180,9 @@ def lineage(
         created_at=utc_now(),
         **extra,
     )
+
+
+def context(name: str, engine: Engine | None = None, run_id: str = "") -> StageContext:
+    """A StageContext for a stage called outside a pipeline (a convenience call, a test, a bench):
+    `engine` as it is, or none (a stage that then asks for one raises)."""
+    return StageContext(name, run_id, None if engine is None else (lambda: engine))

@@ -5,7 +5,7 @@ by its caller, so generators never import filters."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
@@ -13,6 +13,7 @@ from filters.dedup.stage import Dedup
 from schemas.config import Frozen
 from schemas.dedup_config import PERSONA_DEDUP, DedupConfig
 from schemas.result import StageResult
+from schemas.stage import StageContext, context
 
 
 class PersonaDedup(Frozen):
@@ -21,16 +22,17 @@ class PersonaDedup(Frozen):
 
     config: DedupConfig = PERSONA_DEDUP
 
-    def __call__(self, personas: pa.Table) -> StageResult:
-        result = Dedup(config=self.config)(personas)
+    def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
+        """The stage contract (schemas/stage.py): the dedup under `ctx.name`, each reject's persona as raw text."""
+        result = Dedup(config=self.config).run(rows, ctx)
         rejects = result.rejects
         raw = [json.loads(r).get("persona", "") for r in rejects.column("record").to_pylist()]
         rejects = rejects.set_column(rejects.schema.get_field_index("raw_text"), "raw_text", pa.array(raw, pa.string()))
-        rejects = rejects.set_column(
-            rejects.schema.get_field_index("stage"), "stage", pa.array(["persona_dedup"] * len(raw), pa.string())
-        )
-        stats = result.stats.model_copy(update={"name": "persona_dedup"})
-        return StageResult(result.rows, rejects, stats)
+        return replace(result, rejects=rejects)
+
+    def __call__(self, personas: pa.Table) -> StageResult:
+        """`run` under the name "persona_dedup": the `dedup` step the persona build is handed."""
+        return self.run(personas, context("persona_dedup"))
 
 
 def near_duplicate_rate(personas: pa.Table, config: DedupConfig = PERSONA_DEDUP) -> float:

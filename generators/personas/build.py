@@ -27,7 +27,7 @@ from schemas.errors import ConfigError
 from schemas.manifest import StageStats
 from schemas.result import StageResult
 from schemas.rows import REJECT_SCHEMA
-from schemas.stage import StageContext
+from schemas.stage import StageContext, context
 
 
 def _concat(tables: Sequence[pa.Table], schema: pa.Schema) -> pa.Table:
@@ -45,7 +45,7 @@ def _no_dedup(personas: pa.Table) -> StageResult:
 class Personas(Frozen):
     """The whole build: seeds + text-to-persona (when chunks are given), dedup, expansion of what is
     kept (no model calls spent on duplicates), dedup of everything (earliest kept, so seeds win).
-    `stage(engine, run_id, chunks=None) -> StageResult`, or `run(chunks, ctx)` (schemas/stage.py);
+    `run(chunks, ctx) -> StageResult` (schemas/stage.py), or `stage(engine, run_id, chunks=None)`;
     rows_in counts seeds + chunks + expansion attempts, and rejects hold every step's drops.
     `dedup` is given by the caller (filters/dedup/personas.PersonaDedup): generators do not import filters."""
 
@@ -56,25 +56,34 @@ class Personas(Frozen):
     dedup: PersonaDedupFn = Field(_no_dedup, exclude=True)
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
-        """`rows`: text chunks (id + config.text_column) to infer personas from; empty: seeds only."""
-        chunks = rows if rows.num_rows else None
-        needs_model = chunks is not None or (self.config.expand_per_persona and self.config.seed_file)
-        return self(ctx.engine() if needs_model else NO_ENGINE, ctx.run_id, chunks).named(ctx.name)
-
-    def __call__(self, engine: Engine, run_id: str, chunks: pa.Table | None = None) -> StageResult:
-        started = time.perf_counter()
+        """`rows`: text chunks (id + config.text_column) to infer personas from; empty: seeds only.
+        A model is loaded only when something is asked of it."""
         cfg = self.config
-        seeds = load_seed_personas(cfg.seed_file, run_id) if cfg.seed_file else PERSONA_SCHEMA.empty_table()
+        chunks = rows if rows.num_rows else None
+        needs_model = chunks is not None or (cfg.expand_per_persona and cfg.seed_file)
+        engine = ctx.engine() if needs_model else NO_ENGINE
+        started = time.perf_counter()
+        seeds = load_seed_personas(cfg.seed_file, ctx.run_id) if cfg.seed_file else PERSONA_SCHEMA.empty_table()
+        steps = self._steps(seeds, chunks, engine, ctx.run_id)
+        return _combined("personas", steps, steps[-1].rows, seeds.num_rows, started).named(ctx.name)
+
+    def _steps(self, seeds: pa.Table, chunks: pa.Table | None, engine: Engine, run_id: str) -> list[StageResult]:
+        """Every step's result in order (text-to-persona, dedup, expansion, dedup); the last one's rows are kept."""
+        cfg = self.config
         steps: list[StageResult] = []
         if chunks is not None:
-            steps.append(PersonasFromText(config=cfg)(chunks, engine, run_id))
+            steps.append(PersonasFromText(config=cfg).run(chunks, context("persona_from_text", engine, run_id)))
         deduped = self.dedup(_concat([seeds, *(s.rows for s in steps)], PERSONA_SCHEMA))
         steps.append(deduped)
         if cfg.expand_per_persona and deduped.rows.num_rows:
-            expanded = ExpandPersonas(config=cfg)(deduped.rows, engine, run_id)
-            deduped = self.dedup(_concat([deduped.rows, expanded.rows], PERSONA_SCHEMA))
-            steps += [expanded, deduped]
-        return _combined("personas", steps, deduped.rows, seeds.num_rows, started)
+            expanded = ExpandPersonas(config=cfg).run(deduped.rows, context("persona_expand", engine, run_id))
+            steps += [expanded, self.dedup(_concat([deduped.rows, expanded.rows], PERSONA_SCHEMA))]
+        return steps
+
+    def __call__(self, engine: Engine, run_id: str, chunks: pa.Table | None = None) -> StageResult:
+        """`run` under the name "personas" (`chunks` None: seeds only)."""
+        rows = chunks if chunks is not None else pa.table({"id": pa.array([], pa.string())})
+        return self.run(rows, context("personas", engine, run_id))
 
 
 class GrowPersonas(Frozen):
@@ -89,8 +98,8 @@ class GrowPersonas(Frozen):
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
         started = time.perf_counter()
-        engine = ctx.engine() if rows.num_rows else NO_ENGINE
-        expanded = ExpandPersonas(config=self.config)(rows, engine, ctx.run_id)
+        expand = StageContext("persona_expand", ctx.run_id, ctx.make_engine)  # loads none for no personas
+        expanded = ExpandPersonas(config=self.config).run(rows, expand)
         deduped = self.dedup(_concat([rows, expanded.rows], PERSONA_SCHEMA))
         return _combined(ctx.name, [expanded, deduped], deduped.rows, rows.num_rows, started)
 

@@ -10,15 +10,15 @@ import pyarrow as pa
 from generators.personas.ask import PersonaAttempt, PersonaStep, parse_persona, persona_result
 from generators.personas.common import PersonasConfig, require_columns, require_variable
 from schemas.config import Frozen
-from schemas.engine import Completion, Engine
+from schemas.engine import NO_ENGINE, Completion, Engine
 from schemas.result import Reject, StageResult
-from schemas.stage import derive_seed
+from schemas.stage import StageContext, context, derive_seed
 from schemas.templates import PromptTemplate, load_template
 
 
 class PersonasFromText(Frozen):
-    """Text-to-persona: `stage(chunks, engine, run_id) -> StageResult` of PERSONA_SCHEMA rows.
-    `chunks` needs `id` and `config.text_column`; one persona is asked per chunk."""
+    """Text-to-persona: `run(chunks, ctx) -> StageResult` of PERSONA_SCHEMA rows (or
+    `stage(chunks, engine, run_id)`). `chunks` needs `id` and `config.text_column`; one persona per chunk."""
 
     config: PersonasConfig = PersonasConfig()
 
@@ -42,10 +42,16 @@ class PersonasFromText(Frozen):
             attempt.messages = self.format_input(text, template)
         return attempt
 
-    def __call__(self, chunks: pa.Table, engine: Engine, run_id: str) -> StageResult:
+    def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
+        """Chunks (id + `config.text_column`) in, one persona asked per chunk; no model for no chunks."""
         started = time.perf_counter()
-        require_columns(chunks, ("id", self.config.text_column), "text-to-persona input")
+        require_columns(rows, ("id", self.config.text_column), "text-to-persona input")
         template = self.template()
-        attempts = [self._attempt(r, template) for r in chunks.select(["id", self.config.text_column]).to_pylist()]
+        attempts = [self._attempt(r, template) for r in rows.select(["id", self.config.text_column]).to_pylist()]
         step = PersonaStep("persona_from_text", "from_text", "text", template)
-        return persona_result(step, attempts, self.config, engine, run_id, started)
+        engine = ctx.engine() if rows.num_rows else NO_ENGINE
+        return persona_result(step, attempts, self.config, engine, ctx.run_id, started).named(ctx.name)
+
+    def __call__(self, chunks: pa.Table, engine: Engine, run_id: str) -> StageResult:
+        """`run` under the name "persona_from_text"."""
+        return self.run(chunks, context("persona_from_text", engine, run_id))

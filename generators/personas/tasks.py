@@ -66,7 +66,7 @@ class _Task(Attempt):
 
 
 class PersonaTasks(Frozen):
-    """Persona x task templates -> SFT rows: `stage(personas, engine, run_id) -> StageResult`.
+    """Persona x task templates -> SFT rows: `run(personas, ctx) -> StageResult` (schemas/stage.py).
     rows_in = personas x templates x per_persona."""
 
     version: ClassVar[str] = GENERATOR_VERSION
@@ -75,8 +75,16 @@ class PersonaTasks(Frozen):
     config: PersonaTasksConfig = PersonaTasksConfig()
 
     def run(self, rows: pa.Table, ctx: StageContext) -> StageResult:
-        """Personas (id, persona) in; one SFT conversation per persona x template x per_persona out."""
-        return self(rows, ctx.engine() if rows.num_rows else NO_ENGINE, ctx.run_id, ctx.name)
+        """Personas (id, persona) in; one SFT conversation per persona x template x per_persona out.
+        No model is loaded for no personas."""
+        engine = ctx.engine() if rows.num_rows else NO_ENGINE
+        started = time.perf_counter()
+        require_columns(rows, ("id", "persona"), "persona tasks input")
+        tasks = self._tasks(rows, self.templates())
+        special = engine.special_tokens()
+        self._instructions(engine, tasks, special)
+        self._responses(engine, [t for t in tasks if t.reject is None], special)
+        return self._result(engine, tasks, ctx.run_id, started, ctx.name)
 
     def templates(self) -> list[PromptTemplate]:
         loaded = [
@@ -118,16 +126,6 @@ class PersonaTasks(Frozen):
                     seed = derive_seed(self.config.seed, row["id"], t.name, t.hash, k)
                     tasks.append(_Task(row["id"], row["persona"], t, k, seed))
         return tasks
-
-    def __call__(self, personas: pa.Table, engine: Engine, run_id: str, name: str = "persona_tasks") -> StageResult:
-        started = time.perf_counter()
-        require_columns(personas, ("id", "persona"), "persona tasks input")
-        templates = self.templates()
-        tasks = self._tasks(personas, templates)
-        special = engine.special_tokens()
-        self._instructions(engine, tasks, special)
-        self._responses(engine, [t for t in tasks if t.reject is None], special)
-        return self._result(engine, tasks, run_id, started, name)
 
     def _instructions(self, engine: Engine, tasks: list[_Task], special: tuple[str, ...]) -> None:
         if not tasks:

@@ -14,6 +14,7 @@ from filters.heuristics import (
     periodic_rows,
 )
 from schemas.errors import DatasetError
+from schemas.stage import context
 from tests.flows.helpers import stage_result
 
 # A small candidate set keeps lingua's lazy model loading to about a second in tests.
@@ -31,7 +32,12 @@ def config(**overrides) -> HeuristicsConfig:
 
 
 def run(pairs: list[tuple[str, str]], extra: dict[str, list] | None = None, **overrides):
-    return Heuristics(config=config(**overrides))(table(pairs, extra))
+    return heuristics(table(pairs, extra), **overrides)
+
+
+def heuristics(rows: pa.Table, **overrides):
+    """The stage as the pipeline runs it: `run(rows, ctx)` with a real StageContext."""
+    return Heuristics(config=config(**overrides)).run(rows, context("heuristics"))
 
 
 def table(pairs: list[tuple[str, str]], extra: dict[str, list] | None = None) -> pa.Table:
@@ -52,7 +58,7 @@ def only_reject(result) -> dict:
 def test_clean_rows_pass_and_counts_add_up():
     pairs = [(GOOD_INSTRUCTION, GOOD_RESPONSE), ("Write a haiku about autumn leaves falling.", GOOD_RESPONSE)]
     rows = table(pairs)
-    result = Heuristics(config=config())(rows)
+    result = heuristics(rows)
     assert result.stats.rows_in == 2 == result.stats.rows_out
     assert result.rejects.num_rows == 0
     assert result.rows.equals(rows)
@@ -60,7 +66,7 @@ def test_clean_rows_pass_and_counts_add_up():
 
 def test_reject_keeps_raw_text_record_and_lineage():
     t = table([(GOOD_INSTRUCTION, GOOD_RESPONSE), ("Hi there", GOOD_RESPONSE)])
-    result = Heuristics(config=config())(t)
+    result = heuristics(t)
     s = result.stats
     assert (s.name, s.rows_in, s.rows_out, s.rejected) == ("heuristics", 2, 1, 1)
     assert s.rows_in == s.rows_out + s.rejected == result.rows.num_rows + result.rejects.num_rows
@@ -273,16 +279,16 @@ def test_placeholder_answers_are_rejected_unless_a_template_is_asked_for():
 
 def test_empty_table_and_nulls():
     empty = stage_result([]).rows
-    result = Heuristics(config=config())(empty)
+    result = heuristics(empty)
     assert (result.stats.rows_in, result.stats.rows_out, result.stats.rejected) == (0, 0, 0)
     assert result.rows.schema == empty.schema and result.rejects.num_rows == 0
     nulls = pa.table({"instruction": pa.array([None], pa.string()), "response": [GOOD_RESPONSE]})
-    assert only_reject(Heuristics(config=config())(nulls))["detail"] == "instruction 0 words < min 2"
+    assert only_reject(heuristics(nulls))["detail"] == "instruction 0 words < min 2"
 
 
 def test_missing_text_column_is_a_clear_error():
     with pytest.raises(DatasetError, match="no 'response' column"):
-        Heuristics(config=config())(pa.table({"instruction": [GOOD_INSTRUCTION]}))
+        heuristics(pa.table({"instruction": [GOOD_INSTRUCTION]}))
 
 
 def test_config_is_validated():

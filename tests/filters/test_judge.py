@@ -5,6 +5,7 @@ import pytest
 from filters.judge import PairVerdict, PairwiseJudge, RubricJudge, RubricVerdict, parse_verdict
 from schemas.engine import Completion
 from schemas.result import Reject
+from schemas.stage import context
 from tests.fakes import ScriptedEngine
 from tests.flows.helpers import stage_result
 
@@ -36,7 +37,7 @@ def test_junk_verdicts_become_rejects_with_raw_text(completion, reason):
 def test_rubric_scores_are_columns_and_junk_is_rejected():
     answers = iter([GOOD, "not json", GOOD, Completion("{", "length", 1, 160)])
     engine = ScriptedEngine(lambda p, sp: "", lambda m, sp: next(answers))
-    result = RubricJudge()(rows(4), engine)
+    result = RubricJudge().run(rows(4), context("judge", engine))
     assert result.stats.rows_in == 4 and result.stats.rows_out == 2 and result.stats.rejected == 2
     kept = result.rows.to_pylist()
     assert kept[0]["judge_quality"] == 4 and kept[0]["judge_category"] == "information"
@@ -84,7 +85,8 @@ def test_pairwise_builds_a_dpo_table():
         first = text.split("### Reply A\n")[1].split("\n")[0]
         return json.dumps({"better": script[first] if first in ("good", "bad") else "A"})
 
-    dpo, result = PairwiseJudge()(table, ScriptedEngine(lambda p, s: "", on_chat))
+    result = PairwiseJudge().run(table, context("pairwise", ScriptedEngine(lambda p, s: "", on_chat)))
+    dpo = result.rows  # the kept rows are the DPO pairs
     assert dpo.num_rows == 1
     row = dpo.to_pylist()[0]
     assert (row["chosen"], row["rejected"], row["prompt"]) == ("good", "bad", "question 0?")

@@ -53,6 +53,7 @@ def test_the_rubric_judge_writes_the_expected_score_and_asks_for_logprobs():
     import pyarrow as pa
 
     from filters.judge import JudgeConfig, RubricJudge
+    from schemas.stage import context
     from tests.fakes import ScriptedEngine
 
     text = json.dumps({"quality": 1, "difficulty": "easy", "category": "other", "rationale": "x"})
@@ -67,8 +68,8 @@ def test_the_rubric_judge_writes_the_expected_score_and_asks_for_logprobs():
 
     table = pa.table({"instruction": ["What is 2+2?"], "response": ["4"]})
     engine = ScriptedEngine(lambda p, sp: "", on_chat)
-    expected = RubricJudge(config=JudgeConfig())(table, engine).rows
+    expected = RubricJudge(config=JudgeConfig()).run(table, context("judge", engine)).rows
     assert expected.column("judge_score").to_pylist() == [3.0] and expected.column("judge_quality").to_pylist() == [1]
-    sampled = RubricJudge(config=JudgeConfig(scoring="sampled"))(table, engine).rows
+    sampled = RubricJudge(config=JudgeConfig(scoring="sampled")).run(table, context("judge", engine)).rows
     assert sampled.column("judge_score").to_pylist() == [1.0]
     assert asked == [5, None]  # top-5 logprobs only when scoring by expectation

@@ -1,9 +1,10 @@
 import pytest
 
 from generators.chat_template import TemplateError, check_pre_query_template, end_of_user_turn, pre_query_prefix
-from generators.magpie import Magpie
+from generators.magpie import Magpie, seeds_table
 from schemas.config import MagpieConfig
 from schemas.errors import SynthloomError
+from schemas.stage import context
 from tests.fakes import CHATML, LLAMA3, ScriptedEngine
 
 
@@ -143,7 +144,7 @@ def test_magpie_checks_the_template_before_generating():
     e = ScriptedEngine(lambda p, s: calls.append(p) or "Explain tides?", lambda m, s: "Tides follow the moon.",
                        template=PHI3.replace("{{ bos_token }}", ""), specials=("<|end|>",))  # fmt: skip
     with pytest.raises(TemplateError, match="drops the system prompt"):
-        Magpie(config=MagpieConfig(n=2, system_prompt="Be terse."))(e, "r")
+        Magpie(config=MagpieConfig(system_prompt="Be terse.")).run(seeds_table(0, 2), context("magpie", e, "r"))
     assert calls == [] and e.calls == []
 
 

@@ -2,10 +2,11 @@ import json
 
 import pytest
 
-from generators.magpie import Magpie, looks_like_request
+from generators.magpie import Magpie, looks_like_request, seeds_table
 from schemas.config import MagpieConfig
-from schemas.engine import Completion
-from schemas.result import Reject
+from schemas.engine import Completion, Engine
+from schemas.result import Reject, StageResult
+from schemas.stage import context
 from tests.fakes import ScriptedEngine
 
 QUESTIONS = ["How do tides work?", "Write a haiku about rain.", "What is a monad, briefly?"]
@@ -13,6 +14,11 @@ QUESTIONS = ["How do tides work?", "Write a haiku about rain.", "What is a monad
 
 def magpie(**kw) -> Magpie:
     return Magpie(config=MagpieConfig(**kw))
+
+
+def run_magpie(engine: Engine, n: int, run_id: str = "r", **kw) -> StageResult:
+    """`n` conversations (seeds 0..n-1) as the pipeline runs them: `run(rows, ctx)` with a real StageContext."""
+    return magpie(**kw).run(seeds_table(0, n), context("magpie", engine, run_id))
 
 
 def cycling_engine(outputs: list[str | Completion]) -> ScriptedEngine:
@@ -66,7 +72,7 @@ def test_format_input_is_the_pre_query_template():
 def test_run_counts_add_up_and_rows_carry_lineage():
     outputs = [*QUESTIONS, Completion("Runaway text", "length", 5, 128), "Just a statement here."]
     engine = cycling_engine(outputs)
-    result = magpie(n=10)(engine, "run-1")
+    result = run_magpie(engine, 10, "run-1")
     s = result.stats
     assert s.rows_in == 10 and s.rows_in == s.rows_out + s.rejected
     assert result.rows.num_rows == s.rows_out == 3  # the 3 questions, each repeated twice -> duplicates
@@ -85,7 +91,7 @@ def test_run_counts_add_up_and_rows_carry_lineage():
 
 def test_engine_is_called_in_batches_not_per_row():
     engine = cycling_engine(QUESTIONS)
-    magpie(n=30)(engine, "r")
+    run_magpie(engine, 30)
     assert engine.calls == [("complete", 30), ("chat", 30)]
 
 
@@ -96,7 +102,7 @@ def test_each_conversation_gets_its_own_seed_and_the_stop_marker():
         seen.append(sp)
         return f"What is {len(seen)} plus one?"
 
-    magpie(n=5)(ScriptedEngine(on_complete, lambda m, sp: "ok"), "r")
+    run_magpie(ScriptedEngine(on_complete, lambda m, sp: "ok"), 5)
     assert len({sp.seed for sp in seen}) == 5
     assert all("<|im_end|>" in sp.stop and sp.temperature == 1.0 for sp in seen)
 
@@ -104,7 +110,7 @@ def test_each_conversation_gets_its_own_seed_and_the_stop_marker():
 def test_multi_turn_builds_alternating_conversations():
     n = iter(range(1000))
     engine = ScriptedEngine(lambda p, sp: f"Question number {next(n)}, why?", lambda m, sp: f"reply {len(m)}")
-    result = magpie(n=3, turns=3)(engine, "r")
+    result = run_magpie(engine, 3, turns=3)
     assert result.rows.num_rows == 3
     roles = [m["role"] for m in result.rows.to_pylist()[0]["messages"]]
     assert roles == ["user", "assistant"] * 3
@@ -114,7 +120,7 @@ def test_multi_turn_builds_alternating_conversations():
 def test_a_failed_later_turn_rejects_with_turn_number_and_keeps_raw():
     answers = iter(["Tell me about owls?", "Tell me about cats?", "owls.", "Explain dogs please"])
     engine = ScriptedEngine(lambda p, sp: next(answers), lambda m, sp: "fine")
-    result = magpie(n=2, turns=2)(engine, "r")
+    result = run_magpie(engine, 2, turns=2)
     assert result.stats.rows_in == 2 and result.stats.rows_out == 1 and result.stats.rejected == 1
     rej = result.rejects.to_pylist()[0]
     assert rej["reason"] == "instruction_too_short" and rej["detail"].startswith("turn 2:")
@@ -124,6 +130,14 @@ def test_a_failed_later_turn_rejects_with_turn_number_and_keeps_raw():
 
 def test_truncated_response_is_rejected_not_kept():
     engine = ScriptedEngine(lambda p, sp: "How do magnets work?", lambda m, sp: Completion("Mmmm", "length", 5, 384))
-    result = magpie(n=1)(engine, "r")
+    result = run_magpie(engine, 1)
     assert result.rows.num_rows == 0
     assert result.rejects.column("reason").to_pylist() == ["response_truncated"]
+
+
+def test_the_convenience_call_is_run_on_config_n_seeds():
+    engine = cycling_engine(QUESTIONS)
+    called = magpie(n=4, seed=7)(engine, "r")
+    ran = magpie().run(seeds_table(7, 4), context("magpie", cycling_engine(QUESTIONS), "r"))
+    assert called.rows.column("id").equals(ran.rows.column("id")) and called.stats.name == ran.stats.name == "magpie"
+    assert called.rows.column("seed").to_pylist() == [7, 8, 9]  # the 4th repeats the 1st question: a duplicate

@@ -24,6 +24,7 @@ from schemas.engine import Completion
 from schemas.errors import ConfigError
 from schemas.result import Reject
 from schemas.rows import SFT_SCHEMA
+from schemas.stage import context
 from schemas.templates import load_template
 from tests.fakes import ScriptedEngine
 
@@ -165,7 +166,9 @@ def test_personas_from_text_one_batched_constrained_call_with_lineage():
         lambda p, sp: "", lambda m, sp: as_json(f"Someone who enjoys reading about {chunk_text(m)}")
     )
     chunks = pa.table({"id": ["c1", "c2"], "text": ["tidal energy in Brittany", "sourdough starters"]})
-    result = PersonasFromText(config=PersonasConfig(seed_file=None))(chunks, engine, "run-7")
+    result = PersonasFromText(config=PersonasConfig(seed_file=None)).run(
+        chunks, context("persona_from_text", engine, "run-7")
+    )
     assert engine.calls == [("chat", 2)]
     schema = engine.json_schemas[0]
     assert schema["properties"]["persona"]["maxLength"] == 400 and schema["additionalProperties"] is False
@@ -191,7 +194,9 @@ def test_personas_from_text_junk_becomes_rejects_and_counts_add_up():
     }
     engine = ScriptedEngine(lambda p, sp: "", lambda m, sp: replies[chunk_text(m)])
     chunks = pa.table({"id": ["a", "b", "c", "d", "e"], "text": ["good", "cut", "junk", "same", "   "]})
-    result = PersonasFromText(config=PersonasConfig(seed_file=None))(chunks, engine, "r")
+    result = PersonasFromText(config=PersonasConfig(seed_file=None)).run(
+        chunks, context("persona_from_text", engine, "r")
+    )
     s = result.stats
     assert (s.rows_in, s.rows_out, s.rejected) == (5, 1, 4)
     assert engine.calls == [("chat", 4)]  # the empty chunk is never sent
@@ -211,7 +216,7 @@ def test_personas_from_text_junk_becomes_rejects_and_counts_add_up():
 def test_personas_from_text_needs_its_columns():
     engine = ScriptedEngine(lambda p, sp: "", lambda m, sp: "")
     with pytest.raises(ConfigError, match="missing column"):
-        PersonasFromText()(pa.table({"id": ["a"], "body": ["x"]}), engine, "r")
+        PersonasFromText().run(pa.table({"id": ["a"], "body": ["x"]}), context("persona_from_text", engine, "r"))
 
 
 # ---------------------------------------------------------------- expansion
@@ -228,7 +233,7 @@ def related_engine() -> ScriptedEngine:
 def test_expansion_makes_n_related_personas_per_persona():
     engine = related_engine()
     stage = ExpandPersonas(config=PersonasConfig(seed_file=None, expand_per_persona=3))
-    result = stage(personas_table(PEOPLE), engine, "r")
+    result = stage.run(personas_table(PEOPLE), context("persona_expand", engine, "r"))
     assert engine.calls == [("chat", 6)]
     assert (result.stats.rows_in, result.stats.rows_out, result.stats.rejected) == (6, 6, 0)
     rows = result.rows.to_pylist()
@@ -243,7 +248,8 @@ def test_expansion_makes_n_related_personas_per_persona():
 
 def test_expansion_rejects_a_copy_of_the_parent():
     engine = ScriptedEngine(lambda p, sp: "", lambda m, sp: as_json(parent_and_relation(m)[0].upper()))
-    result = ExpandPersonas(config=PersonasConfig(expand_per_persona=2))(personas_table(PEOPLE[:1]), engine, "r")
+    stage = ExpandPersonas(config=PersonasConfig(expand_per_persona=2))
+    result = stage.run(personas_table(PEOPLE[:1]), context("persona_expand", engine, "r"))
     assert result.rows.num_rows == 0
     assert result.rejects.column("reason").to_pylist() == ["persona_same_as_parent", "persona_same_as_parent"]
     record = json.loads(result.rejects.column("record")[0].as_py())
@@ -261,7 +267,8 @@ def test_user_expand_template_from_a_folder(tmp_path):
         return as_json("A sailmaker in Bergen who stitches canvas for the ferry captain's boats.")
 
     cfg = PersonasConfig(expand_template="my_expand", template_dirs=(tmp_path,), expand_per_persona=1)
-    result = ExpandPersonas(config=cfg)(personas_table(PEOPLE[:1]), ScriptedEngine(lambda p, sp: "", on_chat), "r")
+    engine = ScriptedEngine(lambda p, sp: "", on_chat)
+    result = ExpandPersonas(config=cfg).run(personas_table(PEOPLE[:1]), context("persona_expand", engine, "r"))
     assert seen[0].startswith("Describe the ") and PEOPLE[0] in seen[0]
     assert result.rows.column("template_name").to_pylist() == ["my_expand"]
 
@@ -279,7 +286,7 @@ def test_persona_dedup_reuses_the_shared_dedup_with_persona_hub_settings():
         PEOPLE[0].replace("Bergen", "Bergen,"),  # exact after normalization
         PEOPLE[1].replace("Quito", "Cuenca"),  # near
     ]
-    result = PersonaDedup()(personas_table(texts))
+    result = PersonaDedup().run(personas_table(texts), context("persona_dedup"))
     assert result.rows.column("persona").to_pylist() == PEOPLE
     assert (result.stats.name, result.stats.rows_in, result.stats.rows_out, result.stats.rejected) == (
         "persona_dedup",
@@ -328,7 +335,7 @@ def test_personas_build_counts_add_up(tmp_path):
     engine = ScriptedEngine(lambda p, sp: "", on_chat)
     chunks = pa.table({"id": ["k1", "k2"], "text": ["boats", "glaciers and their retreat"]})
     build = Personas(config=PersonasConfig(seed_file=seeds, expand_per_persona=1), dedup=PersonaDedup())
-    result = build(engine, "r", chunks)
+    result = build.run(chunks, context("personas", engine, "r"))
     s = result.stats
     # 2 seeds + 2 chunks; the from-text copy of a seed is dropped before expansion; 3 expansions
     # (2 seeds + 1 from text), one a near copy of a seed, dropped by the final dedup.
@@ -357,7 +364,7 @@ def task_engine(instruction=None, response=None) -> ScriptedEngine:
 def test_persona_tasks_rows_carry_template_and_persona():
     engine = task_engine()
     stage = PersonaTasks(config=PersonaTasksConfig(per_persona=2))
-    result = stage(personas_table(PEOPLE), engine, "run-3")
+    result = stage.run(personas_table(PEOPLE), context("persona_tasks", engine, "run-3"))
     assert engine.calls == [("chat", 12), ("chat", 12)]  # 2 personas x 3 templates x 2
     assert result.rows.schema == SFT_SCHEMA
     rows = result.rows.to_pylist()
@@ -383,7 +390,8 @@ def test_persona_tasks_seeds_differ_per_sample():
         return f"Please give me idea number {len(seen)} for my boat club."
 
     engine = task_engine(instruction)
-    result = PersonaTasks(config=PersonaTasksConfig(per_persona=3))(personas_table(PEOPLE[:1]), engine, "r")
+    stage = PersonaTasks(config=PersonaTasksConfig(per_persona=3))
+    result = stage.run(personas_table(PEOPLE[:1]), context("persona_tasks", engine, "r"))
     assert result.stats.rows_out == 9
     assert len(set(result.rows.column("seed").to_pylist())) == 9
 
@@ -405,7 +413,7 @@ def test_persona_tasks_rejects_with_reasons_and_raw_text():
 
     engine = task_engine(lambda m: next(bad), response)
     cfg = PersonaTasksConfig(templates=("persona_user_prompt",), per_persona=6)
-    result = PersonaTasks(config=cfg)(personas_table(PEOPLE[:1]), engine, "r")
+    result = PersonaTasks(config=cfg).run(personas_table(PEOPLE[:1]), context("persona_tasks", engine, "r"))
     assert (result.stats.rows_in, result.stats.rows_out, result.stats.rejected) == (6, 0, 6)
     rejects = result.rejects.to_pylist()
     assert [r["reason"] for r in rejects] == [
@@ -433,7 +441,8 @@ def test_user_task_template_file_works_without_code_changes(tmp_path):
         return "Here is a stew."
 
     engine = ScriptedEngine(lambda p, sp: "", on_chat)
-    result = PersonaTasks(config=PersonaTasksConfig(templates=(str(path),)))(personas_table(PEOPLE[:1]), engine, "r")
+    stage = PersonaTasks(config=PersonaTasksConfig(templates=(str(path),)))
+    result = stage.run(personas_table(PEOPLE[:1]), context("persona_tasks", engine, "r"))
     row = result.rows.to_pylist()[0]
     assert row["template_name"] == "recipe_request" and row["template_hash"] == load_template(str(path)).hash
     assert row["response"] == "Here is a stew."
@@ -464,6 +473,7 @@ def test_persona_tasks_system_prompt_goes_to_the_answer_only():
         return "Oak or ash."
 
     stage = PersonaTasks(config=PersonaTasksConfig(templates=("persona_user_prompt",), system_prompt="Be brief."))
-    result = stage(personas_table(PEOPLE[:1]), ScriptedEngine(lambda p, sp: "", on_chat), "r")
+    engine = ScriptedEngine(lambda p, sp: "", on_chat)
+    result = stage.run(personas_table(PEOPLE[:1]), context("persona_tasks", engine, "r"))
     assert chats[1][0] == {"role": "system", "content": "Be brief."}
     assert [m["role"] for m in result.rows.to_pylist()[0]["messages"]] == ["system", "user", "assistant"]

@@ -15,13 +15,13 @@ from generators.text_to_instructions import (
     grounding,
     parse_pairs,
 )
-from readers.chunks import Chunk
-from readers.documents import make_document, read_documents
+from readers.documents import Document, documents_table, make_document, read_documents
 from schemas.config import parse_config
-from schemas.engine import Completion
+from schemas.engine import Completion, Engine
 from schemas.errors import ConfigError, EngineUnavailableError
-from schemas.result import Reject
+from schemas.result import Reject, StageResult
 from schemas.rows import REJECT_SCHEMA, SFT_SCHEMA
+from schemas.stage import context
 from tests.fakes import ScriptedEngine
 
 TASKS = ("factual_qa", "summarization", "reasoning", "extraction")
@@ -158,6 +158,11 @@ def scripted(outputs: dict[str, str | Completion]) -> ScriptedEngine:
     return ScriptedEngine(lambda p, sp: "", lambda m, sp: outputs[passage_of(m).split()[0]])
 
 
+def run(s: TextToInstructions, docs: list[Document], engine: Engine, run_id: str = "r") -> StageResult:
+    """The stage as the pipeline runs it: documents as Arrow rows, `run(rows, ctx)` with a real StageContext."""
+    return s.run(documents_table(docs), context("text_to_instructions", engine, run_id))
+
+
 def test_stage_builds_both_products_and_counts_add_up():
     tides_out = pairs_json(
         (
@@ -175,15 +180,15 @@ def test_stage_builds_both_products_and_counts_add_up():
     )
     engine = scripted({"Tides": tides_out, "A": bees_out, "Nothing": "no pairs here, sorry"})
     docs = [make_document("t.md", TIDES), make_document("b.md", BEES), make_document("n.md", "Nothing to see here.")]
-    result = stage()(docs, engine, "run-9")
+    result = run(stage(), docs, engine, "run-9")
 
     assert engine.calls == [("chat", 3)]  # every chunk of the shard in one batched call
     assert engine.json_schemas[0]["properties"]["pairs"]["maxItems"] == 3
-    s = result.sft.stats
+    s = result.stats
     assert (s.rows_in, s.rows_out, s.rejected) == (8, 3, 5)
     s.check()
     assert s.prompt_tokens == 30 and s.completion_tokens > 0
-    reasons = sorted(result.sft.rejects.column("reason").to_pylist())
+    reasons = sorted(result.rejects.column("reason").to_pylist())
     assert reasons == sorted(
         [
             "duplicate_question",
@@ -193,8 +198,9 @@ def test_stage_builds_both_products_and_counts_add_up():
             "synthesis_unparseable",
         ]
     )
-    assert result.sft.rows.schema == SFT_SCHEMA and result.sft.rejects.schema == REJECT_SCHEMA
-    assert result.augmented.schema == AUGMENTED_SCHEMA and result.augmented.num_rows == 3
+    assert result.rows.schema == SFT_SCHEMA and result.rejects.schema == REJECT_SCHEMA
+    corpus = result.extra["corpus"]
+    assert corpus.schema == AUGMENTED_SCHEMA and corpus.num_rows == 3
 
 
 def test_rows_carry_lineage_and_the_augmented_format():
@@ -204,9 +210,9 @@ def test_rows_carry_lineage_and_the_augmented_format():
     )
     engine = scripted({"Tides": tides_out})
     doc = make_document("t.md", TIDES)
-    result = stage(keep_unaugmented_chunks=False)([doc], engine, "run-1")
-    rows = result.sft.rows.to_pylist()
-    chunk = result.chunks[0]
+    result = run(stage(keep_unaugmented_chunks=False), [doc], engine, "run-1")
+    rows = result.rows.to_pylist()
+    (chunk,) = stage().chunk([doc])  # the scripted engine has no tokenizer: whitespace words, as in the run
     assert [r["instruction"] for r in rows] == [
         "What pulls the oceans into two bulges?",
         "When do spring tides happen?",
@@ -220,7 +226,7 @@ def test_rows_carry_lineage_and_the_augmented_format():
     assert row["generator"] == "text_to_instructions" and row["template_name"] == "synthesize_pairs"
     assert row["model_id"] == "scripted" and row["run_id"] == "run-1" and len(row["template_hash"]) == 16
     assert json.loads(row["sampling"])["temperature"] == 0.7 and row["seed"] == stage().chunk_seed(chunk)
-    (aug,) = result.augmented.to_pylist()
+    (aug,) = result.extra["corpus"].to_pylist()
     assert aug["text"] == (
         f"{TIDES}\n\n{AUGMENT_HEADER}\n\n"
         "Q: What pulls the oceans into two bulges?\nA: The Moon's gravity.\n\n"
@@ -233,23 +239,23 @@ def test_rows_carry_lineage_and_the_augmented_format():
 def test_failed_chunks_are_kept_raw_in_the_corpus_unless_told_otherwise():
     engine = scripted({"Tides": out("garbage", "length")})
     doc = make_document("t.md", TIDES)
-    result = stage()([doc], engine, "r")
-    assert result.augmented.column("text").to_pylist() == [TIDES]
-    assert result.augmented.column("n_pairs").to_pylist() == [0]
-    rej = result.sft.rejects.to_pylist()[0]
+    result = run(stage(), [doc], engine)
+    assert result.extra["corpus"].column("text").to_pylist() == [TIDES]
+    assert result.extra["corpus"].column("n_pairs").to_pylist() == [0]
+    rej = result.rejects.to_pylist()[0]
     assert (
         rej["reason"] == "synthesis_unparseable"
         and rej["raw_text"] == "garbage"
         and rej["stage"] == "text_to_instructions"
     )
-    assert json.loads(rej["record"])["chunk_id"] == result.chunks[0].id
-    assert stage(keep_unaugmented_chunks=False)([doc], engine, "r").augmented.num_rows == 0
+    assert json.loads(rej["record"])["chunk_id"] == stage().chunk([doc])[0].id
+    assert run(stage(keep_unaugmented_chunks=False), [doc], engine).extra["corpus"].num_rows == 0
 
 
 def test_context_questions_when_not_standalone():
     tides_out = pairs_json(("factual_qa", "What does the passage say pulls the oceans?", "The Moon's gravity."))
-    result = stage(standalone_questions=False)([make_document("t.md", TIDES)], scripted({"Tides": tides_out}), "r")
-    (row,) = result.sft.rows.to_pylist()
+    result = run(stage(standalone_questions=False), [make_document("t.md", TIDES)], scripted({"Tides": tides_out}))
+    (row,) = result.rows.to_pylist()
     assert row["instruction"] == f"{TIDES}\n\nWhat does the passage say pulls the oceans?"
 
 
@@ -258,11 +264,11 @@ def test_same_pair_from_overlapping_chunks_is_kept_once():
     text = " ".join([*words[:24], "tides rise.", *words[24:]])
     same = pairs_json(("factual_qa", "What rises?", "Tides rise."))
     engine = ScriptedEngine(lambda p, sp: "", lambda m, sp: same)
-    result = stage(chunk_tokens=16, overlap_tokens=4)([make_document("w.txt", text)], engine, "r")
-    assert len(result.chunks) == 3
+    result = run(stage(chunk_tokens=16, overlap_tokens=4), [make_document("w.txt", text)], engine)
+    assert result.extra["corpus"].num_rows == 3  # one corpus row per chunk
     # chunk 1 lacks "tides rise" (ungrounded); chunks 2 and 3 both contain it -> one row, one duplicate
-    assert result.sft.stats.rows_out == 1
-    assert sorted(result.sft.rejects.column("reason").to_pylist()) == ["duplicate_pair", "ungrounded_answer"]
+    assert result.stats.rows_out == 1
+    assert sorted(result.rejects.column("reason").to_pylist()) == ["duplicate_pair", "ungrounded_answer"]
 
 
 def test_each_chunk_gets_its_seed_and_a_rotating_task_plan():
@@ -272,9 +278,10 @@ def test_each_chunk_gets_its_seed_and_a_rotating_task_plan():
         seen.append((sp, messages[-1]["content"]))
         return pairs_json(("factual_qa", "Q?", "A."))
 
-    chunks = [Chunk(f"c{i}", "d", 0, 5, f"text {i}", "s") for i in range(8)]
+    docs = [make_document("s", f"text {i}") for i in range(8)]  # one chunk each
     s = stage(pairs_per_chunk=2, tasks=("factual_qa", "reasoning", "comparison"), system_prompt="Be exact.")
-    s(chunks, ScriptedEngine(lambda p, sp: "", on_chat), "r")
+    run(s, docs, ScriptedEngine(lambda p, sp: "", on_chat))
+    chunks = s.chunk(docs)
     assert len({sp.seed for sp, _ in seen}) == 8 and all(sp.temperature == 0.7 for sp, _ in seen)
     plans = [re.findall(r"^\d\. (\w+):", prompt, re.M) for _, prompt in seen]
     assert all(len(p) == 2 and p[0] != p[1] for p in plans)
@@ -294,15 +301,15 @@ def test_uses_the_engine_tokenizer_when_it_has_one():
 
     doc = make_document("t.md", TIDES)  # 35 words; many more word-or-punctuation tokens
     answer = pairs_json(("factual_qa", "Q?", "A."))
-    by_tokens = stage(chunk_tokens=40, overlap_tokens=0)([doc], WithTokenizer(None, lambda m, sp: answer), "r")
-    by_words = stage(chunk_tokens=40, overlap_tokens=0)([doc], Broken(None, lambda m, sp: answer), "r")
-    assert len(by_tokens.chunks) > 1 and len(by_words.chunks) == 1
+    by_tokens = run(stage(chunk_tokens=40, overlap_tokens=0), [doc], WithTokenizer(None, lambda m, sp: answer))
+    by_words = run(stage(chunk_tokens=40, overlap_tokens=0), [doc], Broken(None, lambda m, sp: answer))
+    assert by_tokens.extra["corpus"].num_rows > 1 and by_words.extra["corpus"].num_rows == 1  # a row per chunk
 
 
 def test_empty_input_makes_no_engine_call():
     engine = scripted({})
-    result = stage()([], engine, "r")
-    assert engine.calls == [] and result.sft.stats.rows_in == 0 and result.augmented.num_rows == 0
+    result = run(stage(), [], engine)
+    assert engine.calls == [] and result.stats.rows_in == 0 and result.extra["corpus"].num_rows == 0
 
 
 def test_config_is_validated():
@@ -330,7 +337,19 @@ def test_demo_corpus_reads_and_runs_end_to_end():
         sentence = re.search(r"[A-Z][^.#\n]{20,}\.", passage_of(messages)).group(0)
         return pairs_json(("factual_qa", f"What is said about {sentence.split()[1]}?", sentence))
 
-    result = stage(chunk_tokens=200, overlap_tokens=20)(docs, ScriptedEngine(None, first_sentence), "demo")
-    s = result.sft.stats
+    t2i = stage(chunk_tokens=200, overlap_tokens=20)
+    result = run(t2i, docs, ScriptedEngine(None, first_sentence), "demo")
+    s = result.stats
     assert s.rows_in == s.rows_out + s.rejected and s.rows_out > len(docs)
-    assert result.augmented.num_rows == len(result.chunks) > len(docs)
+    assert result.extra["corpus"].num_rows == len(t2i.chunk(docs)) > len(docs)
+
+
+def test_the_convenience_call_is_run_with_its_products_apart():
+    tides_out = pairs_json(("factual_qa", "What pulls the oceans into two bulges?", "The Moon's gravity."))
+    doc = make_document("t.md", TIDES)
+    called = stage()([doc], scripted({"Tides": tides_out}), "r")
+    ran = run(stage(), [doc], scripted({"Tides": tides_out}))
+    assert called.sft.rows.column("id").equals(ran.rows.column("id")) and called.sft.extra == {}
+    assert called.sft.stats.name == ran.stats.name == "text_to_instructions"
+    assert called.augmented.column("id").equals(ran.extra["corpus"].column("id"))
+    assert [c.id for c in called.chunks] == ran.extra["corpus"].column("chunk_id").to_pylist()
