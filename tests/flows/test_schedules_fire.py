@@ -24,7 +24,7 @@ def test_the_scheduler_fires_serve_runs_that_publish_v1_then_v2(tmp_path, live_a
     args = [str(tmp_path / "p.yaml"), "--every", "10", "--data-dir", str(tmp_path / "data"), "--name", "ticks"]
     proc = start_serve(args, serve_env(live_api, tmp_path), log)
     try:
-        wait_until(lambda: len(store.versions("ticks")) >= 2, 240, "two scheduled runs to publish", proc, log)
+        wait_until(lambda: len(store.versions("ticks")) >= 2, 600, "two scheduled runs to publish", proc, log)
         env = serve_env(live_api, tmp_path)
         report, text = schedules(env, "--json", "--name", "ticks"), schedules(env, "--name", "ticks")
     finally:

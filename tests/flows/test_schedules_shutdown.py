@@ -44,7 +44,7 @@ def test_a_signal_during_a_run_stops_serve_and_its_whole_process_tree(tmp_path, 
         args = [str(tmp_path / "p.yaml"), "--every", "30", "--name", "stop", "--stop-grace", "10"]
         proc = start_serve([*args, "--data-dir", str(tmp_path / "data")], env, log)
         try:
-            wait_until(lambda: read_trace(trace), 180, "a run to reach the engine", proc, log)
+            wait_until(lambda: read_trace(trace), 400, "a run to reach the engine", proc, log)
             tree = descendants(proc.pid)
             assert len(alive(tree)) >= 3, alive(tree)  # multiprocessing tracker, flow-run process, engine child
             if server_gone:
@@ -77,10 +77,10 @@ def test_on_stop_finish_lets_the_current_run_publish_then_exits(tmp_path, live_a
         args = [str(tmp_path / "p.yaml"), "--every", "60", "--name", "finish", "--on-stop", "finish"]
         proc = start_serve([*args, "--data-dir", str(tmp_path / "data")], env, log)
         try:
-            wait_until(lambda: read_trace(trace), 180, "a run to reach the engine", proc, log)
+            wait_until(lambda: read_trace(trace), 400, "a run to reach the engine", proc, log)
             tree = descendants(proc.pid)
             proc.send_signal(signal.SIGTERM)
-            code = proc.wait(timeout=240)
+            code = proc.wait(timeout=400)
             runs = flow_runs(api, "finish")
         finally:
             stop_group(proc)
