@@ -228,12 +228,12 @@ def _source(
         from readers.documents import read_documents
 
         read_documents(inputs, cfg.text_to_instructions.read)  # no usable input: one line, before Prefect starts
-    if kind == "from_text":
-        pipeline = one_off.from_text(name, inputs, cfg)
-    elif kind == "personas":
-        pipeline = one_off.personas(name, inputs, parent, cfg)
-    else:
-        pipeline = one_off.persona_tasks(name, parent, cfg)
+    pipelines = {  # the one-off pipeline of each `generate` source kind (flows/run/one_off.py)
+        "from_text": lambda: one_off.from_text(name, inputs, cfg),
+        "personas": lambda: one_off.personas(name, inputs, parent, cfg),
+        "persona_tasks": lambda: one_off.persona_tasks(name, parent, cfg),
+    }
+    pipeline = pipelines[kind]()
     _run_one_off(pipeline, data_dir, f"synthloom generate {kind}")
 
 
