@@ -56,10 +56,23 @@ FINISH: dict[str, Builder] = {  # the finish stages, in run order
 }
 
 
+def _sync_dedup(run: PipelineRun, store: DatasetStore) -> None:
+    if run.cfg.dedup is not None:
+        sync_index(store, run.cfg.dataset, run.cfg.dedup)
+
+
+def _sync_semantic(run: PipelineRun, store: DatasetStore) -> None:
+    if run.cfg.semantic_dedup is not None:
+        sync_semantic_index(store, run.cfg.dataset, run.cfg.semantic_dedup)
+
+
+SYNC: dict[str, Callable[[PipelineRun, DatasetStore], None]] = {  # finish stages that keep an index
+    "dedup": _sync_dedup,
+    "semantic_dedup": _sync_semantic,
+}
+
+
 def sync_indexes(run: PipelineRun, store: DatasetStore) -> None:
     """After a publish: add the new version to the indexes of the finish stages that keep one."""
-    name = run.cfg.dataset
-    if run.cfg.dedup is not None:
-        sync_index(store, name, run.cfg.dedup)
-    if run.cfg.semantic_dedup is not None:
-        sync_semantic_index(store, name, run.cfg.semantic_dedup)
+    for sync in SYNC.values():
+        sync(run, store)

@@ -23,6 +23,9 @@ from pydantic import BaseModel, Field
 from schemas.config import Frozen
 
 BUILT_IN = ("candidates", "judge", "pairwise", "heuristics", "judge_threshold")  # configured by their own keys
+# names a stage of yours may not take: a stage's name is its manifest entry and its rejects' `stage`,
+# so it would add up with ours (finish stages: flows/run/finish_stages.py FINISH, plus merge and target)
+RESERVED = (*BUILT_IN, "merge", "dedup", "semantic_dedup", "decontaminate", "target")
 NAME = r"^[a-z][a-z0-9_]{0,30}$"
 
 
@@ -92,7 +95,10 @@ def check_order(entries: tuple[StageEntry, ...], configured: list[str]) -> list[
             entry.build()
         except ValueError as err:
             problems.append(f"stages[{i}]: {err}")
-        names.append(entry.stage_name())
+        name = entry.stage_name()
+        if name in RESERVED:
+            problems.append(f"stages[{i}]: {name!r} is a built-in stage's name; give yours another `name:`")
+        names.append(name)
     listed = [e for e in entries if isinstance(e, str)]
     missing = [n for n in configured if n not in listed]
     if listed and missing:

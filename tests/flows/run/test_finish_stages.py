@@ -194,3 +194,14 @@ def test_one_registry_names_each_stage_once():
     names = [n for part in kinds.values() for n in part]
     assert len(names) == len(set(names)), kinds
     assert tuple(BUILT_IN) == tuple(BUILDERS) == kinds["shard"]
+
+
+def test_a_stage_of_yours_may_not_take_a_built_in_name():
+    from flows.run.finish_stages import SYNC
+    from flows.run.user_stages import RESERVED, PythonStage, check_order
+
+    assert set(stage_kinds()["finish"]) | set(BUILT_IN) | {"merge", "target"} == set(RESERVED)
+    assert set(SYNC) <= set(stage_kinds()["finish"])
+    mine = PythonStage(kind="python", callable="examples.my_filters.no_shouting:NoShouting", name="dedup")
+    (problem,) = check_order((mine,), [])
+    assert problem == "stages[0]: 'dedup' is a built-in stage's name; give yours another `name:`"
