@@ -12,6 +12,11 @@ and shard k+2's instructions share a batch, and the engine is called from one th
 The inner engine implements `prepare(kind, payload, params, json_schema)` and `run_prepared(items)`
 (generators/engines/vllm_engine.py): any request becomes a token prompt plus its own sampling
 parameters, so one `generate` call serves a mix.
+
+Inner engines that can also `submit_prepared(items)` and `poll_finished()` (vLLM's own step loop)
+are fed continuously: a request joins the running batch at the engine's next step and its caller is
+answered as soon as it finishes, so one long sequence (a from-text JSON answer, a looping response)
+no longer holds back the next turn of every other shard. Measured: BENCHMARKS.md, "make demo".
 """
 
 from __future__ import annotations
@@ -40,6 +45,14 @@ class Preparable(Protocol):
     def render_chat(self, messages: ChatMessages, add_generation_prompt: bool) -> str: ...
 
     def special_tokens(self) -> tuple[str, ...]: ...
+
+
+class Streaming(Preparable, Protocol):
+    """An inner engine with a step loop: requests added at any time, finished ones taken each step."""
+
+    def submit_prepared(self, items: Sequence[Any]) -> list[str]: ...
+
+    def poll_finished(self) -> list[tuple[str, Completion]]: ...
 
 
 @dataclass
@@ -151,6 +164,9 @@ class BatchingEngine:
             return batch
 
     def _loop(self) -> None:
+        if hasattr(self.inner, "submit_prepared") and hasattr(self.inner, "poll_finished"):
+            self._stream()
+            return
         while (batch := self._take_batch()) is not None:
             started = time.perf_counter()
             try:
@@ -167,12 +183,56 @@ class BatchingEngine:
                 r.future.set_result(out)
             self._record(len(batch), sum(o.completion_tokens for o in outs), time.perf_counter() - started)
 
-    def _record(self, n: int, tokens: int, seconds: float) -> None:
+    def _stream(self) -> None:
+        """Continuous feeding (module doc): add what waits while fewer than `max_in_flight` run, step
+        the engine, answer what finished. An engine error fails every request then in the engine."""
+        active: dict[str, _Request] = {}
+        while True:
+            new = self._take_batch() if not active else self._take_room(len(active))
+            if new is None:
+                return
+            started = time.perf_counter()
+            try:
+                if new:
+                    items = [self.inner.prepare(r.kind, r.payload, r.params, r.json_schema) for r in new]
+                    active.update(zip(self.inner.submit_prepared(items), new, strict=True))
+                done = self.inner.poll_finished()
+            except BaseException as err:
+                for r in [*active.values(), *(r for r in new if not r.future.done())]:
+                    if not r.future.done():
+                        r.future.set_exception(err)
+                active.clear()
+                self._set_running(0)
+                continue
+            for key, out in done:
+                active.pop(key).future.set_result(out)
+            self._set_running(len(active))
+            self._record(len(new), sum(o.completion_tokens for _, o in done), time.perf_counter() - started, len(done))
+
+    def _take_room(self, running: int) -> list[_Request]:
+        """Without waiting: what is pending, up to `max_in_flight` in the engine in all."""
+        with self._cond:
+            room = max(0, self.max_in_flight - running)
+            new, self._pending = self._pending[:room], self._pending[room:]
+            self._running = running + len(new)
+            return new
+
+    def _set_running(self, n: int) -> None:
+        with self._cond:
+            self._running = n
+
+    def _record(self, n: int, tokens: int, seconds: float, finished: int | None = None) -> None:
+        """One engine call (or, streaming, one step: `n` requests added, `finished` answered)."""
         s = self.stats
-        s.batches, s.requests, s.largest = s.batches + 1, s.requests + n, max(s.largest, n)
+        s.requests += n
+        s.batches += 1 if n else 0
+        s.largest = max(s.largest, n if finished is None else self._running)
         s.completion_tokens += tokens
         s.busy_s += seconds
-        log.info("engine batch: %d requests, %d tokens, %.1fs", n, tokens, seconds)
+        if finished is None:
+            log.info("engine batch: %d requests, %d tokens, %.1fs", n, tokens, seconds)
+        elif n:
+            log.info("engine: %d requests added, %d in flight", n, self._running)
 
 
 _SHARED: dict[int, BatchingEngine] = {}

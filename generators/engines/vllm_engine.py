@@ -7,6 +7,7 @@ Scripts that create an engine need `if __name__ == "__main__":` (vLLM starts wor
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -108,6 +109,7 @@ class VllmEngine:
         self.llm = LLM(model=str(model), **llm_kwargs(opts, config.seed, on_cpu, cpu_has_bf16()))
         self.tokenizer = self.llm.get_tokenizer()
         self.bos = getattr(self.tokenizer, "bos_token", None)
+        self._request_ids = itertools.count()
 
     def complete(self, prompts: Sequence[str], params: Sequence[SamplingConfig]) -> list[Completion]:
         check_lengths(prompts, params)
@@ -140,6 +142,23 @@ class VllmEngine:
         prompts, params = [i[0] for i in items], [i[1] for i in items]
         outs = self.llm.generate(prompts, params, use_tqdm=bars)
         return [_completion(o) for o in outs]
+
+    def submit_prepared(self, items: Sequence[tuple[dict[str, Any], Any]]) -> list[str]:
+        """Add prepared requests to the running engine (vLLM's step loop: `LLMEngine.add_request`);
+        their answers come from `poll_finished`. Only the batching dispatcher's thread calls these."""
+        from vllm.sampling_params import RequestOutputKind
+
+        keys = []
+        for prompt, params in items:
+            params.output_kind = RequestOutputKind.FINAL_ONLY  # as LLM.generate sends them
+            key = f"synthloom-{next(self._request_ids)}"
+            self.llm.llm_engine.add_request(key, prompt, params)
+            keys.append(key)
+        return keys
+
+    def poll_finished(self) -> list[tuple[str, Completion]]:
+        """One engine step; the requests it finished, by the keys `submit_prepared` gave."""
+        return [(o.request_id, _completion(o)) for o in self.llm.llm_engine.step() if o.finished]
 
     def render_chat(self, messages: ChatMessages, add_generation_prompt: bool) -> str:
         return self.tokenizer.apply_chat_template(

@@ -345,30 +345,6 @@ def test_index_round_trip_and_rebuilt_lookup_give_the_same_verdicts(tmp_path):
     assert len(DedupIndex(index_dir)) == 20
 
 
-def test_ray_data_version_keeps_the_same_rows_as_one_batch():
-    ray = pytest.importorskip("ray")
-    from filters.dedup.distributed import dedup_ray, to_table, with_ranks
-
-    texts = edits(40, seed=4)
-    texts += [texts[3], texts[45].upper(), "", "?!"]
-    table = plain(texts)
-    one = Dedup()(table)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        tables = with_ranks([table.slice(0, 30), table.slice(30)])
-        kept, dropped = dedup_ray(ray.data.from_arrow(tables), DedupConfig(), partitions=2)
-        kept_ids = sorted(to_table(kept).column("id").to_pylist(), key=lambda r: int(r[1:]))
-        dropped = to_table(dropped).sort_by("rank")
-    finally:
-        ray.shutdown()
-    assert kept_ids == one.rows["id"].to_pylist()
-    expected = rejects(one)
-    assert dropped.column("id").to_pylist() == list(expected)
-    assert dropped.column("reason").to_pylist() == [reason for reason, _ in expected.values()]
-    kept_of = [re.search(r"kept=r(\d+)", detail).group(1) for _, detail in expected.values()]
-    assert [str(k) for k in dropped.column("kept_rank").to_pylist()] == kept_of
-
-
 def test_runs_written_to_disk_equal_runs_sorted_in_memory(tmp_path):
     """The index writes its runs one row (band) at a time from keys kept in per-batch pieces; the
     files must hold exactly what one sorted run in memory holds, across adds and merges."""

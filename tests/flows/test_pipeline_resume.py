@@ -31,9 +31,9 @@ sources:
     magpie:
       n: {N}
       instruction: {{temperature: 1.0, max_tokens: 64}}
-      response: {{temperature: 0.0, max_tokens: 128}}
+      response: {{temperature: 0.0, max_tokens: 96}}
 judge:
-  sampling: {{temperature: 0.0, max_tokens: 160}}
+  sampling: {{temperature: 0.0, max_tokens: 96}}
 heuristics: {{min_judge_score: null}}  # scores as columns: this test is about resuming, not the judge gate
 """
 

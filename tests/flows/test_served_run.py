@@ -36,7 +36,9 @@ def engine_block(server: VllmServer, retries: int = 4) -> str:
     )
 
 
-def pipeline(server: VllmServer, dataset: str, magpie_n: int, retries: int = 4, full: bool = True) -> str:
+def pipeline(
+    server: VllmServer, dataset: str, magpie_n: int, retries: int = 4, full: bool = True, answer_tokens: int = 256
+) -> str:
     """Magpie on `magpie_n` conversations (2 per shard) and the judge; `full`: also from-text."""
     text = (
         f"dataset: {dataset}\nshard_size: 2\n{engine_block(server, retries)}"
@@ -44,7 +46,7 @@ def pipeline(server: VllmServer, dataset: str, magpie_n: int, retries: int = 4, 
         "judge: {sampling: {temperature: 0.0, max_tokens: 120}}\n"
         "sources:\n"
         f"  - kind: magpie\n    magpie: {{n: {magpie_n}, instruction: {{max_tokens: 128}}, "
-        "response: {temperature: 0.0, max_tokens: 256}}\n"
+        f"response: {{temperature: 0.0, max_tokens: {answer_tokens}}}}}\n"
     )
     if full:
         text += (
@@ -138,7 +140,7 @@ def test_run_and_pairwise_over_vllm_server_start_no_in_process_engine(tmp_path, 
 
 
 def test_server_killed_mid_run_then_restarted_resumes_and_publishes_once(tmp_path, vllm_server):
-    (tmp_path / "p.yaml").write_text(pipeline(vllm_server, "killed", magpie_n=8, retries=2, full=False))
+    (tmp_path / "p.yaml").write_text(pipeline(vllm_server, "killed", magpie_n=4, retries=2, full=False, answer_tokens=96))
     args = ("run", str(tmp_path / "p.yaml"))
     checkpoints = tmp_path / "data" / "datasets" / ".cache" / "killed"
 
