@@ -22,7 +22,8 @@ def _fmt(row: dict[str, Any] | None) -> str:
 def print_outcome(outcome: EvalOutcome, echo: Echo) -> None:
     rows = outcome.metrics.to_pylist()
     head = rows[0]
-    echo(f"eval {outcome.eval_id[:8]} of {head['dataset']}: {head['base']} + LoRA on {head['train_rows']} rows,")
+    trained = next((r["note"] for r in rows if r["model"] == "train"), f"{head['train_rows']} rows")
+    echo(f"eval {outcome.eval_id[:8]} of {head['dataset']}: {head['base']} + LoRA, {trained},")
     echo(f"  suite {head['suite']} ({head['suite_hash']}); 95% bootstrap intervals over items")
     echo(f"{'metric':<10} {'base':<26} {'tuned':<26} {'tuned - base':<26}")
     for metric in ("ref_nll", "if_pass"):

@@ -60,16 +60,18 @@ def run_eval(root: Path | str, ref: str, cfg: EvalConfig, say: Callable[[str], N
     version = store.get(ref)
     suite = load_suite(cfg.suite, cfg.suite_size, with_if=cfg.if_pass)
     eval_id, created = uuid.uuid4().hex, utc_now()
+    total = _row_count(version)
     with cpu_threads(cfg):
-        say(f"training {cfg.base} on {version.ref} (LoRA r={cfg.lora.r})")
-        record = train(store.root, version.ref, cfg.train_config(_row_count(version)), run_id=eval_id)
+        sample = f"a seeded sample of {cfg.max_rows} of its {total} rows" if total > cfg.max_rows else f"{total} rows"
+        say(f"training {cfg.base} on {version.ref}: {sample} (LoRA r={cfg.lora.r})")
+        record = train(store.root, version.ref, cfg.train_config(total), run_id=eval_id)
         say(f"scoring the base on suite {suite.name} ({len(suite.ref)} + {len(suite.instruct)} items)")
         base = base_scores(store.root, Path(record.model_path), cfg, suite)
         say("scoring the tuned model")
         tuned = score_model(Path(record.model_path), Path(record.checkpoint), cfg, suite)
     note = judge_note(store.root, cfg.judge_config)
     context = _context(eval_id, version, cfg, suite, record, created)
-    metrics = metric_rows(context, base, tuned, record, note, cfg.bootstrap)
+    metrics = metric_rows(context, base, tuned, record, note, cfg.bootstrap, total)
     path = write_eval(store.root, version.name, eval_id, metrics, item_rows(eval_id, suite, base, tuned))
     _refresh_card(version)
     phases = {"train": record.seconds, **_prefixed("base", base), **_prefixed("tuned", tuned)}
@@ -149,7 +151,13 @@ def _context(
 
 
 def metric_rows(
-    context: dict[str, Any], base: Scores, tuned: Scores, record: TrainingRecord, judge: str, resamples: int
+    context: dict[str, Any],
+    base: Scores,
+    tuned: Scores,
+    record: TrainingRecord,
+    judge: str,
+    resamples: int,
+    version_rows: int | None = None,
 ) -> pa.Table:
     """base / tuned / delta rows for ref_nll and if_pass, the judge row, and the training row."""
     rows = []
@@ -168,8 +176,18 @@ def metric_rows(
             rows.append({"model": model, "metric": metric, **_estimate(est), "seconds": seconds[model], "note": note})
     rows.append({"model": "tuned", "metric": "judge_winrate", "note": judge})
     train_row = {"model": "train", "metric": "train_loss", "value": record.final_loss, "n": record.steps}
-    rows.append({**train_row, "seconds": record.seconds, "note": f"{record.steps} steps on {record.train_rows} rows"})
+    rows.append({**train_row, "seconds": record.seconds, "note": train_note(record, version_rows)})
     return pa.Table.from_pylist([{**context, **r} for r in rows], schema=EVAL_SCHEMA)
+
+
+def train_note(record: TrainingRecord, version_rows: int | None) -> str:
+    """How much trained; says so when the rows were a sample (EvalConfig.max_rows) of a bigger version."""
+    if version_rows is not None and record.train_rows < version_rows:
+        return (
+            f"{record.steps} steps on a seeded sample of {record.train_rows} of the version's "
+            f"{version_rows} rows (max_rows)"
+        )
+    return f"{record.steps} steps on {record.train_rows} rows"
 
 
 def _estimate(est: Any) -> dict[str, Any]:

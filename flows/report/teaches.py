@@ -30,7 +30,7 @@ def teaches_section(version: Version, out: Path) -> list[str]:
     lines = [
         TITLE,
         "",
-        f"`synthloom eval` fine-tuned `{head['base']}` on {head['train_rows']} rows of this version (LoRA, "
+        f"`synthloom eval` fine-tuned `{head['base']}` on this version (LoRA, "
         f"{_cell(rows, 'train', 'train_loss', 'note')}) and scored the base and the tuned model on suite "
         f"`{head['suite']}` ({head['suite_hash']}), eval `{head['eval_id'][:8]}`. Intervals: bootstrap 95% over items.",
         "",

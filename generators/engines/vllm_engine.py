@@ -7,7 +7,6 @@ Scripts that create an engine need `if __name__ == "__main__":` (vLLM starts wor
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import threading
@@ -109,7 +108,6 @@ class VllmEngine:
         self.llm = LLM(model=str(model), **llm_kwargs(opts, config.seed, on_cpu, cpu_has_bf16()))
         self.tokenizer = self.llm.get_tokenizer()
         self.bos = getattr(self.tokenizer, "bos_token", None)
-        self._request_ids = itertools.count()
 
     def complete(self, prompts: Sequence[str], params: Sequence[SamplingConfig]) -> list[Completion]:
         check_lengths(prompts, params)
@@ -144,17 +142,12 @@ class VllmEngine:
         return [_completion(o) for o in outs]
 
     def submit_prepared(self, items: Sequence[tuple[dict[str, Any], Any]]) -> list[str]:
-        """Add prepared requests to the running engine (vLLM's step loop: `LLMEngine.add_request`);
-        their answers come from `poll_finished`. Only the batching dispatcher's thread calls these."""
-        from vllm.sampling_params import RequestOutputKind
-
-        keys = []
-        for prompt, params in items:
-            params.output_kind = RequestOutputKind.FINAL_ONLY  # as LLM.generate sends them
-            key = f"synthloom-{next(self._request_ids)}"
-            self.llm.llm_engine.add_request(key, prompt, params)
-            keys.append(key)
-        return keys
+        """Add prepared requests to the running engine (`LLM.enqueue`: vLLM's step loop); their
+        answers come from `poll_finished`. Only the batching dispatcher's thread calls these."""
+        if not items:
+            return []
+        ids = self.llm.enqueue([i[0] for i in items], [i[1] for i in items], use_tqdm=False)
+        return [i.split("-")[0] for i in ids]  # vLLM appends "-<random>"; its outputs carry the part before
 
     def poll_finished(self) -> list[tuple[str, Completion]]:
         """One engine step; the requests it finished, by the keys `submit_prepared` gave."""

@@ -8,7 +8,7 @@ from flows.catalog import query
 from flows.eval_config import EvalConfig
 from flows.evals.compare import compare
 from flows.evals.judging import judge_note
-from flows.evals.runner import Scores, item_rows, metric_rows
+from flows.evals.runner import Scores, item_rows, metric_rows, train_note
 from flows.evals.suite import load_suite
 from flows.report import write_card
 from flows.store import DatasetStore
@@ -87,7 +87,7 @@ def test_the_card_says_what_a_version_teaches(tmp_path):
     assert "## What it teaches" in card and "Not measured yet: `synthloom eval demo@v1`" in card
     save_eval(tmp_path, "demo@v1", "e1abcdef99", tuned_nll=1.8)
     card = write_card(v1).read_text()
-    assert "`synthloom eval` fine-tuned `embedded` on 6 rows" in card and "e1abcdef" in card
+    assert "`synthloom eval` fine-tuned `embedded` on this version (LoRA, 3 steps on 6 rows)" in card and "e1abcdef" in card
     assert "| ref_nll | 2.025 [" in card and "judge_winrate: not measured: x." in card
     assert (v1.path / "card" / "teaches.png").stat().st_size > 1000
 
@@ -103,3 +103,9 @@ def test_eval_config_turns_epochs_into_steps():
     assert EvalConfig(epochs=1).train_config(rows=10_000).max_steps == 125  # at most max_rows=500 rows
     cfg = EvalConfig(steps=7).train_config(rows=10)
     assert cfg.max_steps == 7 and cfg.lora is not None and cfg.max_rows == 500
+
+
+def test_the_train_note_says_when_the_rows_were_a_sample_of_the_version():
+    assert train_note(record(), 6) == "3 steps on 6 rows"
+    assert train_note(record(), None) == "3 steps on 6 rows"
+    assert train_note(record(), 500) == "3 steps on a seeded sample of 6 of the version's 500 rows (max_rows)"
