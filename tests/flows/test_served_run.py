@@ -140,7 +140,8 @@ def test_run_and_pairwise_over_vllm_server_start_no_in_process_engine(tmp_path, 
 
 
 def test_server_killed_mid_run_then_restarted_resumes_and_publishes_once(tmp_path, vllm_server):
-    (tmp_path / "p.yaml").write_text(pipeline(vllm_server, "killed", magpie_n=4, retries=2, full=False, answer_tokens=96))
+    config = pipeline(vllm_server, "killed", magpie_n=4, retries=2, full=False, answer_tokens=96)
+    (tmp_path / "p.yaml").write_text(config)
     args = ("run", str(tmp_path / "p.yaml"))
     checkpoints = tmp_path / "data" / "datasets" / ".cache" / "killed"
 

@@ -87,7 +87,8 @@ def test_the_card_says_what_a_version_teaches(tmp_path):
     assert "## What it teaches" in card and "Not measured yet: `synthloom eval demo@v1`" in card
     save_eval(tmp_path, "demo@v1", "e1abcdef99", tuned_nll=1.8)
     card = write_card(v1).read_text()
-    assert "`synthloom eval` fine-tuned `embedded` on this version (LoRA, 3 steps on 6 rows)" in card and "e1abcdef" in card
+    assert "`synthloom eval` fine-tuned `embedded` on this version (LoRA, 3 steps on 6 rows)" in card
+    assert "e1abcdef" in card
     assert "| ref_nll | 2.025 [" in card and "judge_winrate: not measured: x." in card
     assert (v1.path / "card" / "teaches.png").stat().st_size > 1000
 
