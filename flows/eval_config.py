@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -31,7 +31,9 @@ class EvalConfig(Frozen):
     lora: LoraSettings = LoraSettings()
     seed: int = 0
     device: Literal["cpu", "auto"] = Field("auto", description="auto: the GPU when one is visible")
-    cpu_threads: int | None = Field(1, ge=1, description="torch threads on CPU (None: torch's default); see README")
+    cpu_threads: Annotated[int, Field(ge=1)] | Literal["auto"] | None = Field(
+        "auto", description="torch threads on CPU: auto = the cores other jobs leave free now; None: torch's default"
+    )
     if_pass: bool = Field(True, description="False: ref_nll only, no generation (cheap sweeps)")
     max_new_tokens: int = Field(128, ge=1, description="greedy tokens per if_pass answer")
     gen_batch_size: int = Field(16, ge=1)

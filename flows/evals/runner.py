@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -61,7 +62,7 @@ def run_eval(root: Path | str, ref: str, cfg: EvalConfig, say: Callable[[str], N
     suite = load_suite(cfg.suite, cfg.suite_size, with_if=cfg.if_pass)
     eval_id, created = uuid.uuid4().hex, utc_now()
     total = _row_count(version)
-    with cpu_threads(cfg):
+    with cpu_threads(cfg, say):
         sample = f"a seeded sample of {cfg.max_rows} of its {total} rows" if total > cfg.max_rows else f"{total} rows"
         say(f"training {cfg.base} on {version.ref}: {sample} (LoRA r={cfg.lora.r})")
         record = train(store.root, version.ref, cfg.train_config(total), run_id=eval_id)
@@ -79,21 +80,38 @@ def run_eval(root: Path | str, ref: str, cfg: EvalConfig, say: Callable[[str], N
 
 
 @contextmanager
-def cpu_threads(cfg: EvalConfig) -> Iterator[None]:
+def cpu_threads(cfg: EvalConfig, say: Callable[[str], None] = lambda _: None) -> Iterator[None]:
     """torch's thread count for the eval on CPU, restored afterwards (it is process-wide)."""
     import torch
 
     from flows.evals.scoring import device_name
 
-    if cfg.cpu_threads is None or device_name(cfg.device) != "cpu":
+    threads = thread_count(cfg.cpu_threads)
+    if threads is None or device_name(cfg.device) != "cpu":
         yield
         return
+    if cfg.cpu_threads == "auto":
+        say(f"torch threads: {threads} (auto: {_cores()} cores, load average {os.getloadavg()[0]:.1f})")
     before = torch.get_num_threads()
-    torch.set_num_threads(cfg.cpu_threads)
+    torch.set_num_threads(threads)
     try:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def thread_count(setting: int | str | None, cores: int | None = None, load: float | None = None) -> int | None:
+    """`auto`: the cores other jobs leave free now (cores - the 1-minute load average), at least 1.
+    Two torch threads on 2 cores that another job also uses ran 6.6x slower than one (README)."""
+    if setting != "auto":
+        return setting  # type: ignore[return-value]
+    cores = cores or _cores()
+    load = os.getloadavg()[0] if load is None else load
+    return max(1, min(cores, cores - round(load)))
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _row_count(version: Version) -> int:
