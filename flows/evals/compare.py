@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.evals.stats import Estimate, bootstrap_delta, bootstrap_mean
-from flows.store.evals import item_values, latest_eval
+from flows.store.evals import SCORED, item_values, latest_eval
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ def compare(root: Path | str, ref_a: str, ref_b: str) -> list[Comparison]:
         raise LookupError(f"no eval of {missing}: run `synthloom eval {missing}` first")
     ids = a.column("eval_id")[0].as_py(), b.column("eval_id")[0].as_py()
     out = []
-    for metric in ("ref_nll", "if_pass"):
+    for metric in SCORED:
         va = item_values(root, ref_a.split("@")[0], ids[0], "tuned", metric)
         vb = item_values(root, ref_b.split("@")[0], ids[1], "tuned", metric)
         shared = sorted(va.keys() & vb.keys())

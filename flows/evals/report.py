@@ -8,7 +8,7 @@ from typing import Any
 
 from flows.evals.compare import Comparison
 from flows.evals.runner import EvalOutcome
-from flows.store.evals import LOWER_IS_BETTER
+from flows.store.evals import LOWER_IS_BETTER, SCORED
 
 Echo = Callable[[str], None]
 
@@ -26,7 +26,7 @@ def print_outcome(outcome: EvalOutcome, echo: Echo) -> None:
     echo(f"eval {outcome.eval_id[:8]} of {head['dataset']}: {head['base']} + LoRA, {trained},")
     echo(f"  suite {head['suite']} ({head['suite_hash']}); 95% bootstrap intervals over items")
     echo(f"{'metric':<10} {'base':<26} {'tuned':<26} {'tuned - base':<26}")
-    for metric in ("ref_nll", "if_pass"):
+    for metric in SCORED:
         found = {r["model"]: r for r in rows if r["metric"] == metric}
         cells = [_fmt(found.get(m)) for m in ("base", "tuned", "delta")]
         better = "lower" if metric in LOWER_IS_BETTER else "higher"

@@ -28,22 +28,30 @@ from flows.evals.judging import judge_note
 from flows.evals.stats import bootstrap_delta, bootstrap_mean
 from flows.evals.suite import Suite, load_suite
 from flows.store import DatasetStore, Version
-from flows.store.evals import EVAL_SCHEMA, ITEM_SCHEMA, write_eval
+from flows.store.evals import EVAL_SCHEMA, ITEM_SCHEMA, SCORED, write_eval
 from flows.train import TrainingRecord, train
 from schemas.rows import utc_now
 
-SCORING_VERSION = "1"  # bump when scoring changes: cached base scores are then measured again
+SCORING_VERSION = "2"  # bump when scoring changes: cached base scores are then measured again
+SECONDS_OF = {"ref_nll": "ref_nll", "ref_margin": "ref_nll", "if_pass": "if_pass", "clean_rate": "if_pass"}  # phase
 
 
 @dataclass
 class Scores:
-    """Per-item results of one model on the suite, in suite order."""
+    """Per-item results of one model on the suite, in suite order: `nll` and `margin` over the
+    reference items, `passed` and `clean` over the instruction-following prompts."""
 
     nll: list[float]
     passed: list[float]
     outputs: list[str]
     seconds: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    margin: list[float] = field(default_factory=list)
+    clean: list[float] = field(default_factory=list)
+
+    def values(self, metric: str) -> list[float]:
+        by_metric = {"ref_nll": self.nll, "ref_margin": self.margin, "if_pass": self.passed, "clean_rate": self.clean}
+        return by_metric[metric]
 
 
 @dataclass(frozen=True)
@@ -119,16 +127,35 @@ def _row_count(version: Version) -> int:
 
 
 def score_model(model_path: Path, adapter: Path | None, cfg: EvalConfig, suite: Suite) -> Scores:
-    from flows.evals.scoring import generate, load_model, ref_nll
+    from flows.evals.scoring import generate, load_model, mismatched, ref_nll
 
     model, tokenizer = load_model(model_path, adapter, cfg.device)
     started = time.perf_counter()
-    nll = ref_nll(model, tokenizer, [(i.instruction, i.reference) for i in suite.ref])
+    pairs = [(i.instruction, i.reference) for i in suite.ref]
+    nll = ref_nll(model, tokenizer, pairs)
+    margin = [wrong - right for wrong, right in zip(ref_nll(model, tokenizer, mismatched(pairs)), nll, strict=True)]
     mid = time.perf_counter()
-    outputs = generate(model, tokenizer, [i.prompt for i in suite.instruct], cfg.max_new_tokens, cfg.gen_batch_size)
+    prompts = [i.prompt for i in suite.instruct]
+    outputs, ended = generate(model, tokenizer, prompts, cfg.max_new_tokens, cfg.gen_batch_size)
     passed = [float(passes(i.constraints, out)) for i, out in zip(suite.instruct, outputs, strict=True)]
     seconds = {"ref_nll": round(mid - started, 3), "if_pass": round(time.perf_counter() - mid, 3)}
-    return Scores(nll, passed, outputs, seconds)
+    return Scores(nll, passed, outputs, seconds, margin=margin, clean=clean_answers(prompts, outputs, ended))
+
+
+def clean_answers(prompts: list[str], outputs: list[str], ended: list[bool]) -> list[float]:
+    """1.0 per answer that ended before the token cap and passes the pipeline's own heuristics (loops,
+    refusals, cut-offs, template leaks...; no judge, any language): what the gates select rows for."""
+    from filters.heuristics import HeuristicsConfig, heuristic_verdicts
+
+    table = pa.table(
+        {
+            "instruction": prompts,
+            "response": outputs,
+            "finish_reason": ["stop" if e else "length" for e in ended],
+        }
+    )
+    cfg = HeuristicsConfig(min_judge_score=None, allowed_languages=None)
+    return [float(v is None) for v in heuristic_verdicts(table, cfg)]
 
 
 def base_scores(root: Path, model_path: Path, cfg: EvalConfig, suite: Suite) -> Scores:
@@ -179,7 +206,8 @@ def metric_rows(
 ) -> pa.Table:
     """base / tuned / delta rows for ref_nll and if_pass, the judge row, and the training row."""
     rows = []
-    for metric, before, after in (("ref_nll", base.nll, tuned.nll), ("if_pass", base.passed, tuned.passed)):
+    for metric in SCORED:
+        before, after = base.values(metric), tuned.values(metric)
         if not before:
             rows.append({"model": "tuned", "metric": metric, "note": f"not measured: {metric} is off (no items)"})
             continue
@@ -188,7 +216,8 @@ def metric_rows(
             "tuned": bootstrap_mean(after, resamples),
             "delta": bootstrap_delta(after, before, resamples=resamples),
         }
-        seconds = {"base": base.seconds.get(metric), "tuned": tuned.seconds.get(metric), "delta": None}
+        phase = SECONDS_OF[metric]
+        seconds = {"base": base.seconds.get(phase), "tuned": tuned.seconds.get(phase), "delta": None}
         for model, est in estimates.items():
             note = base.note if model == "base" else ""
             rows.append({"model": model, "metric": metric, **_estimate(est), "seconds": seconds[model], "note": note})
@@ -215,10 +244,13 @@ def _estimate(est: Any) -> dict[str, Any]:
 def item_rows(eval_id: str, suite: Suite, base: Scores, tuned: Scores) -> pa.Table:
     rows = []
     for model, scores in (("base", base), ("tuned", tuned)):
-        for item, value in zip(suite.ref, scores.nll, strict=True):
-            rows.append({"model": model, "metric": "ref_nll", "item_id": item.id, "value": value, "output": None})
-        for item, value, out in zip(suite.instruct, scores.passed, scores.outputs, strict=True):
-            rows.append({"model": model, "metric": "if_pass", "item_id": item.id, "value": value, "output": out})
+        for metric in ("ref_nll", "ref_margin"):
+            for item, value in zip(suite.ref, scores.values(metric), strict=False):  # margin: [] in old caches
+                rows.append({"model": model, "metric": metric, "item_id": item.id, "value": value, "output": None})
+        for metric in ("if_pass", "clean_rate"):
+            values = scores.values(metric)
+            for item, value, out in zip(suite.instruct, values, scores.outputs, strict=False):
+                rows.append({"model": model, "metric": metric, "item_id": item.id, "value": value, "output": out})
     return pa.Table.from_pylist([{"eval_id": eval_id, **r} for r in rows], schema=ITEM_SCHEMA)
 
 

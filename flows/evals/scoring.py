@@ -3,7 +3,9 @@
 - `ref_nll`: per item, the mean negative log-likelihood (nats per token) of the reference answer's
   tokens given the instruction under the model's chat template, through its end-of-turn token.
   One forward pass per batch, no generation.
-- `generate`: greedy answers to the `if_pass` prompts under the chat template.
+- `generate`: greedy answers to the `if_pass` prompts under the chat template, and whether each
+  ended (end-of-turn token) before `max_new_tokens`.
+- `mismatched`: the (instruction, reference) pairs with references rotated, for `ref_margin`.
 
 A LoRA checkpoint is merged into its base in memory (`load_model(base, adapter=...)`).
 """
@@ -108,12 +110,23 @@ def ref_nll(model: Any, tokenizer: Any, pairs: Sequence[tuple[str, str]], budget
     return out
 
 
-def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int, batch_size: int) -> list[str]:
-    """Greedy answers, one per prompt, under the chat template (batched, left-padded)."""
+def mismatched(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each instruction with the reference of the item half the suite away (another kind of task in a
+    suite grouped by kind): how likely an answer that does not answer it is."""
+    half = len(pairs) // 2 or 1
+    return [(ins, pairs[(i + half) % len(pairs)][1]) for i, (ins, _) in enumerate(pairs)]
+
+
+def generate(
+    model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int, batch_size: int
+) -> tuple[list[str], list[bool]]:
+    """Greedy answers, one per prompt, under the chat template (batched, left-padded), and whether each
+    ended with the end-of-turn token before `max_new_tokens`."""
     import torch
 
     texts = [chat_prompt(tokenizer, p) for p in prompts]
     out = [""] * len(texts)
+    ended = [False] * len(texts)
     tokenizer.padding_side = "left"
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     for first in range(0, len(order), batch_size):
@@ -130,5 +143,7 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens:
                 pad_token_id=tokenizer.pad_token_id,
             )
         for row, i in enumerate(batch):
-            out[i] = tokenizer.decode(gen[row, enc.input_ids.shape[1] :], skip_special_tokens=True).strip()
-    return out
+            new = gen[row, enc.input_ids.shape[1] :]
+            out[i] = tokenizer.decode(new, skip_special_tokens=True).strip()
+            ended[i] = bool((new == tokenizer.eos_token_id).any())
+    return out, ended

@@ -7,15 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from flows.store import Version
-from flows.store.evals import LOWER_IS_BETTER, latest_eval
+from flows.store.evals import LOWER_IS_BETTER, SCORED, latest_eval
 
 TITLE = "## What it teaches"
 PLOT = "teaches.png"
 COLORS = ["tab:gray", "tab:blue", "tab:green"]
-SHOWN = ("ref_nll", "if_pass")
+SHOWN = SCORED
 MEANING = {
     "ref_nll": "mean NLL per token of the suite's reference answers (lower is better)",
+    "ref_margin": "how much likelier each reference is given its own instruction than given another task's "
+    "(NLL of the mismatched pair minus the matched one; higher is better)",
     "if_pass": "share of instruction-following prompts whose every constraint holds (higher is better)",
+    "clean_rate": "share of the answers to those prompts that end before the token cap and pass the "
+    "pipeline's heuristics: no loop, refusal, cut-off or template leak (higher is better)",
 }
 
 
@@ -77,7 +81,7 @@ def _table(rows: list[dict[str, Any]], parent_ref: str | None, parent: list[dict
 def _plot(rows: list[dict[str, Any]], parent_ref: str | None, parent: list[dict[str, Any]], path: Path) -> None:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.0, 3.2))
+    fig = Figure(figsize=(3.4 * len(SHOWN), 3.2))
     bars = [("base", rows, "base"), ("tuned", rows, "tuned")]
     bars += [(parent_ref, parent, "tuned")] if parent_ref else []
     for ax, metric in zip(fig.subplots(1, len(SHOWN)), SHOWN, strict=True):

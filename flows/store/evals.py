@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 
 EVALS = "evals"
 ITEMS = "items"
-METRICS = ("ref_nll", "if_pass", "judge_winrate")
+SCORED = ("ref_nll", "ref_margin", "if_pass", "clean_rate")  # per item, base / tuned / delta (flows/evals/)
+METRICS = (*SCORED, "judge_winrate")
 LOWER_IS_BETTER = {"ref_nll"}
 
 EVAL_SCHEMA = pa.schema(

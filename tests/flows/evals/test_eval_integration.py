@@ -82,6 +82,8 @@ def test_eval_end_to_end_and_good_pairs_teach_more_than_garbage(tmp_path, embedd
     good_delta, bad_delta = by[(good_ref, "delta")][0], by[(bad_ref, "delta")][0]
     assert good_delta < 0 and good_delta < bad_delta - 0.05, (good_delta, bad_delta)  # good pairs teach more
 
+    metrics = {m for (m,) in query(root, "SELECT DISTINCT metric FROM evals").fetchall()}
+    assert metrics == {"ref_nll", "ref_margin", "if_pass", "clean_rate", "judge_winrate", "train_loss"}
     row = query(root, "SELECT value, note, suite_hash, train_rows FROM evals WHERE metric = 'judge_winrate'")
     value, note, suite_hash, train_rows = row.fetchall()[0]
     assert value is None and note.startswith("not measured") and suite_hash == suite.hash and train_rows == SIZE

@@ -41,8 +41,9 @@ def record(steps: int = 3) -> TrainingRecord:
 
 
 def scores(nll: float, passed: float) -> Scores:
-    n = len(SUITE.ref)
-    return Scores([nll + 0.01 * i for i in range(n)], [passed] * len(SUITE.instruct), ["out"] * len(SUITE.instruct))
+    n, k = len(SUITE.ref), len(SUITE.instruct)
+    margin = [1.0 - nll + 0.01 * i for i in range(n)]
+    return Scores([nll + 0.01 * i for i in range(n)], [passed] * k, ["out"] * k, margin=margin, clean=[passed] * k)
 
 
 def save_eval(root: Path, ref: str, eval_id: str, tuned_nll: float) -> None:
@@ -66,6 +67,9 @@ def test_metric_rows_the_evals_view_and_compare(tmp_path):
     got = {m: (v, lo, hi) for m, v, lo, hi in query(tmp_path, sql).fetchall()}
     assert got["delta"][0] == pytest.approx(-0.5) and got["delta"][1] == pytest.approx(-0.5)  # same shift per item
     assert got["base"][1] < got["base"][0] < got["base"][2]
+    sql = "SELECT metric, value FROM evals WHERE dataset = 'demo@v2' AND model = 'delta' ORDER BY metric"
+    deltas = dict(query(tmp_path, sql).fetchall())
+    assert deltas["ref_margin"] == pytest.approx(0.5) and deltas["clean_rate"] == 1.0 and deltas["if_pass"] == 1.0
     sql = "SELECT metric, model, value, note FROM evals WHERE eval_id = 'e2' AND value IS NULL"
     assert query(tmp_path, sql).fetchall() == [("judge_winrate", "tuned", None, "not measured: x")]
     sql = "SELECT value, n, seconds FROM evals WHERE eval_id = 'e2' AND metric = 'train_loss'"
@@ -73,9 +77,10 @@ def test_metric_rows_the_evals_view_and_compare(tmp_path):
 
     assert latest_eval(tmp_path, "demo@v1").column("eval_id")[0].as_py() == "e1"
     assert latest_eval(tmp_path, "demo@v1", suite_hash="other") is None
-    (nll, passed) = compare(tmp_path, "demo@v1", "demo@v2")
+    (nll, margin, passed, clean) = compare(tmp_path, "demo@v1", "demo@v2")
     assert nll.metric == "ref_nll" and nll.delta.value == pytest.approx(-0.3) and nll.delta.n == len(SUITE.ref)
-    assert passed.delta.value == 0.0
+    assert margin.metric == "ref_margin" and margin.delta.value == pytest.approx(0.3)
+    assert passed.delta.value == 0.0 and clean.metric == "clean_rate" and clean.delta.value == 0.0
     with pytest.raises(LookupError, match="no eval of demo@v3"):
         compare(tmp_path, "demo@v1", "demo@v3")
 

@@ -61,3 +61,24 @@ def test_batches_stay_within_the_token_budget():
     assert sorted(i for b in batches for i in b) == list(range(5))
     for b in batches:
         assert max(lengths[i] for i in b) * len(b) <= 200 or len(b) == 1
+
+
+def test_mismatched_pairs_give_every_instruction_another_items_reference():
+    from flows.evals.scoring import mismatched
+
+    pairs = [(f"q{i}", f"a{i}") for i in range(6)]
+    assert mismatched(pairs) == [("q0", "a3"), ("q1", "a4"), ("q2", "a5"), ("q3", "a0"), ("q4", "a1"), ("q5", "a2")]
+    assert mismatched([("q", "a")]) == [("q", "a")] and mismatched([]) == []
+
+
+def test_clean_answers_are_the_ones_that_ended_and_pass_the_heuristics():
+    from flows.evals.runner import clean_answers
+
+    prompts = ["Explain why the sky is blue."] * 4
+    outputs = [
+        "Sunlight scatters off air molecules, and blue light scatters the most, so the sky looks blue.",
+        "Sunlight scatters off air molecules, and blue light scatters the most, so the sky looks",  # hit the cap
+        "I'm sorry, but as an AI language model I cannot help with that request.",
+        "Le ciel est bleu parce que la lumière bleue est diffusée davantage par l'air.",  # any language counts
+    ]
+    assert clean_answers(prompts, outputs, [True, False, True, True]) == [1.0, 0.0, 0.0, 1.0]
