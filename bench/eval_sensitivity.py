@@ -10,10 +10,11 @@
      `response_*` reject of the generator keeps the cut-off answer in `raw_text`);
    - `sens_shuffled`: the N kept rows with answers moved across instructions (no row keeps its own).
    N = the smaller of the kept rows and the rejects with an answer; both samples are seeded.
-3. `synthloom eval` on each with the same steps, seed and settings (`ref_nll` only: no generation),
-   then `synthloom eval compare` of each control against the kept rows.
+3. `synthloom eval` on each with the same steps, seed and settings (the default eval: every metric;
+   `--ref-only`: `ref_nll` and `ref_margin`, no generation), then `synthloom eval compare` of each
+   control against the kept rows.
 
-Rerun: .venv/bin/python bench/eval_sensitivity.py --data-dir /tmp/sens [--steps S] [--cpu-threads 0]
+Rerun: .venv/bin/python bench/eval_sensitivity.py --data-dir /tmp/sens [--steps S] [--ref-only] [--cpu-threads N]
 """
 
 from __future__ import annotations
@@ -77,15 +78,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", type=Path, required=True)
     ap.add_argument("--steps", type=int, default=None, help="default: 1 epoch of N rows at batch 4")
-    ap.add_argument("--cpu-threads", type=int, default=1, help="torch threads (0: torch's default)")
+    ap.add_argument("--cpu-threads", type=int, default=None, help="torch threads (default: the eval's auto)")
+    ap.add_argument("--ref-only", action="store_true", help="no generation: if_pass and clean_rate off")
     args = ap.parse_args()
     data = args.data_dir.resolve()
     sh("run", str(REPO / "bench" / "sensitivity.yaml"), data_dir=data)
     sets = training_sets(data / "datasets" / "sens" / "v1")
     n = len(sets["rows"])
     steps = args.steps or -(-n // 4)
-    cfg = data / "eval_ref_only.json"
-    cfg.write_text(json.dumps({"if_pass": False, "cpu_threads": args.cpu_threads or None}))
+    cfg = data / "eval_settings.json"
+    settings = {"if_pass": not args.ref_only} | ({"cpu_threads": args.cpu_threads} if args.cpu_threads else {})
+    cfg.write_text(json.dumps(settings))
     for name in SETS:
         path = data / f"sens_{name}.jsonl"
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sets[name]), encoding="utf-8")
@@ -96,7 +99,8 @@ def main() -> None:
         sh("eval", "compare", f"sens_{control}@v1", "sens_rows@v1", data_dir=data)
     sql = (
         "SELECT dataset, model, round(value, 4) AS value, round(ci_low, 4) AS lo, round(ci_high, 4) AS hi, "
-        "seconds FROM evals WHERE metric IN ('ref_nll', 'train_loss') ORDER BY dataset, model"
+        "seconds FROM evals WHERE value IS NOT NULL AND eval_id IN "
+        "(SELECT arg_max(eval_id, created_at) FROM evals GROUP BY dataset) ORDER BY metric, dataset, model"
     )
     sh("query", sql, data_dir=data)
 
