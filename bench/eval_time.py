@@ -21,9 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eval_sensitivity import REPO, SYNTHLOOM, pair  # noqa: E402
-
-import pyarrow.parquet as pq  # noqa: E402
+import pyarrow.parquet as pq
+from eval_sensitivity import REPO, SYNTHLOOM, pair
 
 ROWS = 500
 
