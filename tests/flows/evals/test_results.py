@@ -106,9 +106,9 @@ def test_judge_notes_say_why_the_win_rate_is_missing(tmp_path):
 
 def test_eval_config_turns_epochs_into_steps():
     assert EvalConfig(epochs=2, batch_size=4).train_config(rows=10).max_steps == 5
-    assert EvalConfig(epochs=1).train_config(rows=10_000).max_steps == 125  # at most max_rows=500 rows
+    assert EvalConfig(epochs=1).train_config(rows=10_000).max_steps == 24  # at most max_rows=96 rows
     cfg = EvalConfig(steps=7).train_config(rows=10)
-    assert cfg.max_steps == 7 and cfg.lora is not None and cfg.max_rows == 500
+    assert cfg.max_steps == 7 and cfg.lora is not None and cfg.max_rows == 96
 
 
 def test_the_train_note_says_when_the_rows_were_a_sample_of_the_version():
