@@ -4,7 +4,8 @@
 The eval's time depends on how many rows it trains on (`max_rows`, a seeded sample), their lengths and
 the suite, not on what the rows say. The 500-row version is made of the embedded model's own output:
 the instruction/answer pairs of `sens@v1` (bench/eval_sensitivity.py makes it: kept rows and the
-rejects that have an answer), taken in a seeded order and repeated until there are 500.
+rejects that have an answer: 221 pairs), taken in a seeded order and repeated to 500 records; import
+keeps one of each exact repeat, so the version has 221 rows. Either way `max_rows` (96) rows train.
 
 Rerun: .venv/bin/python bench/eval_time.py --data-dir /tmp/sens   (after bench/eval_sensitivity.py)
 """

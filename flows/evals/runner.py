@@ -109,13 +109,14 @@ def cpu_threads(cfg: EvalConfig, say: Callable[[str], None] = lambda _: None) ->
 
 
 def thread_count(setting: int | str | None, cores: int | None = None, load: float | None = None) -> int | None:
-    """`auto`: the cores other jobs leave free now (cores - the 1-minute load average), at least 1.
+    """`auto`: the cores other jobs leave free now (cores - the whole part of the 1-minute load
+    average: a load of 0.7 is a job that ended, not one running), at least 1.
     Two torch threads on 2 cores that another job also uses ran 6.6x slower than one (README)."""
     if setting != "auto":
         return setting  # type: ignore[return-value]
     cores = cores or _cores()
     load = os.getloadavg()[0] if load is None else load
-    return max(1, min(cores, cores - round(load)))
+    return max(1, min(cores, cores - int(load)))
 
 
 def _cores() -> int:

@@ -121,9 +121,10 @@ def test_auto_threads_leave_the_cores_other_jobs_use():
     from flows.evals.runner import thread_count
 
     assert thread_count("auto", cores=2, load=0.1) == 2  # an idle machine: both cores
+    assert thread_count("auto", cores=2, load=0.8) == 2  # the tail of a job that ended
     assert thread_count("auto", cores=2, load=1.2) == 1  # one busy core: one thread
     assert thread_count("auto", cores=2, load=7.5) == 1  # never fewer than one
-    assert thread_count("auto", cores=16, load=3.4) == 13
+    assert thread_count("auto", cores=16, load=3.4) == 13 and thread_count("auto", cores=2, load=1.9) == 1
     assert thread_count(3) == 3 and thread_count(None) is None
     assert EvalConfig().cpu_threads == "auto" and EvalConfig(cpu_threads=1).cpu_threads == 1
     with pytest.raises(ValueError):
