@@ -33,7 +33,7 @@ from flows.train import TrainingRecord, train
 from schemas.rows import utc_now
 
 SCORING_VERSION = "2"  # bump when scoring changes: cached base scores are then measured again
-SECONDS_OF = {"ref_nll": "ref_nll", "ref_margin": "ref_nll", "if_pass": "if_pass", "clean_rate": "if_pass"}  # phase
+PHASE = {"ref_nll": "ref_nll", "ref_margin": "ref_nll", "if_pass": "if_pass", "clean_rate": "if_pass"}  # measured in
 
 
 @dataclass
@@ -217,7 +217,7 @@ def metric_rows(
             "tuned": bootstrap_mean(after, resamples),
             "delta": bootstrap_delta(after, before, resamples=resamples),
         }
-        phase = SECONDS_OF[metric]
+        phase = PHASE[metric]
         seconds = {"base": base.seconds.get(phase), "tuned": tuned.seconds.get(phase), "delta": None}
         for model, est in estimates.items():
             note = base.note if model == "base" else ""
@@ -243,14 +243,16 @@ def _estimate(est: Any) -> dict[str, Any]:
 
 
 def item_rows(eval_id: str, suite: Suite, base: Scores, tuned: Scores) -> pa.Table:
+    """One row per model x metric x item; the if_pass phase's rows keep the generated answer."""
+    items = {"ref_nll": suite.ref, "if_pass": suite.instruct}
     rows = []
     for model, scores in (("base", base), ("tuned", tuned)):
-        for metric in ("ref_nll", "ref_margin"):
-            for item, value in zip(suite.ref, scores.values(metric), strict=False):  # margin: [] in old caches
-                rows.append({"model": model, "metric": metric, "item_id": item.id, "value": value, "output": None})
-        for metric in ("if_pass", "clean_rate"):
-            values = scores.values(metric)
-            for item, value, out in zip(suite.instruct, values, scores.outputs, strict=False):
+        for metric in SCORED:
+            values, phase = scores.values(metric), PHASE[metric]
+            if not values:  # off (if_pass: false) or not measured: metric_rows says so
+                continue
+            for k, (item, value) in enumerate(zip(items[phase], values, strict=True)):
+                out = scores.outputs[k] if phase == "if_pass" else None
                 rows.append({"model": model, "metric": metric, "item_id": item.id, "value": value, "output": out})
     return pa.Table.from_pylist([{"eval_id": eval_id, **r} for r in rows], schema=ITEM_SCHEMA)
 
