@@ -198,7 +198,7 @@ class BatchingEngine:
                     active.update(zip(self.inner.submit_prepared(items), new, strict=True))
                 done = self.inner.poll_finished()
             except BaseException as err:
-                for r in [*active.values(), *(r for r in new if not r.future.done())]:
+                for r in [*active.values(), *new]:  # a submitted request is in both: answer it once
                     if not r.future.done():
                         r.future.set_exception(err)
                 active.clear()
